@@ -1,0 +1,175 @@
+"""R-only tall-skinny QR of ``[A | B]`` over row blocks (DESIGN.md §3.2).
+
+Each row block of the augmented matrix ``M = diag(w) [A | B]`` is reduced to a triangular
+factor as soon as it is built (inside the same task, so the block is freed at once), and the
+factors are merged up a tree.  The root ``R̃`` holds everything a least-squares solve needs:
+
+    R̃ = [[R, Z],       R = triangular factor of A,  Z = Qᵀ B,
+         [0, ρ]]       ρ = triangular factor of the part of B outside range(A).
+
+Only ``(n + k)²`` numbers per block travel; the tall matrix is never stored.  The factor is
+unique up to the signs of its rows, which no quantity derived from it depends on.
+
+Kernels dispatch on the array namespace: NumPy blocks use LAPACK's triangular–pentagonal QR
+(``dtpqrt``), which reduces ``[R; block]`` without refactoring the zeros below ``R``; CuPy
+blocks (and anything else with ``linalg.qr``) stack and call ``qr(mode="r")``.
+"""
+
+from __future__ import annotations
+
+import dask
+import dask.array as da
+import numpy as np
+from scipy.linalg import lapack
+
+from pipeline.backend import COMPUTE_DTYPE, namespace_of
+
+__all__ = ["augmented_block", "merge_factors", "reduce_block", "tsqr_factor"]
+
+#: Panel width of the blocked triangular-pentagonal QR (measured fastest on OpenBLAS).
+_PANEL = 64
+
+
+def augmented_block(a, b=None, w=None, *, name: str = "A"):
+    """``diag(w) [a | b]`` as one Fortran-ordered float64 block, checked for NaN/inf."""
+    xp = namespace_of(a)
+    a = xp.asarray(a, dtype=COMPUTE_DTYPE)
+    if a.ndim == 1:
+        a = a[:, None]
+    parts = [a]
+    if b is not None:
+        b = xp.asarray(b, dtype=COMPUTE_DTYPE)
+        parts.append(b[:, None] if b.ndim == 1 else b)
+    n_cols = sum(p.shape[1] for p in parts)
+    m = xp.empty((a.shape[0], n_cols), dtype=COMPUTE_DTYPE, order="F")
+    start = 0
+    for p in parts:
+        m[:, start : start + p.shape[1]] = p
+        start += p.shape[1]
+    if w is not None:
+        m *= xp.asarray(w, dtype=COMPUTE_DTYPE).reshape(-1, 1)
+    if not bool(xp.isfinite(m).all()):
+        raise ValueError(
+            f"{name} (or its right-hand side / row weights) contains NaN or infinity in rows "
+            "of this block; clean the input before solving"
+        )
+    return m
+
+
+def reduce_block(m, *, overwrite: bool = False):
+    """Triangular factor (``n × n``, ``n = m.shape[1]``) of one row block.
+
+    With ``overwrite`` the block's memory may be reused as LAPACK workspace (the TSQR leaves
+    own their blocks, so they pass it and save a copy).
+    """
+    xp = namespace_of(m)
+    n = m.shape[1]
+    if m.shape[0] == 0:
+        return xp.zeros((n, n), dtype=COMPUTE_DTYPE)
+    if xp is np:
+        r = np.zeros((n, n), dtype=COMPUTE_DTYPE, order="F")
+        r, _, _, info = lapack.dtpqrt(
+            0, min(_PANEL, n), r, np.asfortranarray(m) if overwrite else np.array(m, order="F"),
+            overwrite_a=1, overwrite_b=1,
+        )
+        _check_info(info, "dtpqrt")
+        return r
+    return _reduce_stacked(m)
+
+
+def merge_factors(factors):
+    """Triangular factor of the row-stack of several triangular factors."""
+    factors = list(factors)
+    if len(factors) == 1:
+        return factors[0]
+    if namespace_of(factors[0]) is np:
+        n = factors[0].shape[1]
+        r = np.array(factors[0], dtype=COMPUTE_DTYPE, order="F", copy=True)
+        for other in factors[1:]:
+            r, _, _, info = lapack.dtpqrt(
+                n, min(_PANEL, n), r, np.array(other, order="F", copy=True),
+                overwrite_a=1, overwrite_b=1,
+            )
+            _check_info(info, "dtpqrt")
+        return r
+    return _merge_stacked(factors)
+
+
+def _reduce_stacked(m):
+    """Generic kernel (CuPy and any namespace with ``linalg.qr``): QR of the block itself."""
+    xp = namespace_of(m)
+    return _pad_rows(xp.linalg.qr(m, mode="r"), m.shape[1])
+
+
+def _merge_stacked(factors):
+    """Generic kernel: QR of the stacked factors."""
+    xp = namespace_of(factors[0])
+    return _pad_rows(xp.linalg.qr(xp.concatenate(factors, axis=0), mode="r"), factors[0].shape[1])
+
+
+def _pad_rows(r, n):
+    xp = namespace_of(r)
+    if r.shape[0] == n:
+        return r
+    out = xp.zeros((n, n), dtype=r.dtype)
+    out[: r.shape[0]] = r
+    return out
+
+
+def _check_info(info: int, routine: str) -> None:
+    if info != 0:  # pragma: no cover - LAPACK argument errors are programming errors
+        raise RuntimeError(f"LAPACK {routine} failed with info={info}")
+
+
+def _leaf(a, b, w, name):
+    return reduce_block(augmented_block(a, b, w, name=name), overwrite=True)
+
+
+def _as_row_blocks(x, rows, name):
+    """Delayed row blocks of ``x`` aligned to the row ``chunks`` (or Nones when x is None)."""
+    if x is None:
+        return [None] * len(rows)
+    if not isinstance(x, da.Array):
+        x = da.from_array(np.asarray(x), chunks=(rows,) + (-1,) * (np.ndim(x) - 1))
+    if x.shape[0] != sum(rows):
+        raise ValueError(
+            f"{name} has {x.shape[0]} rows but A has {sum(rows)}: they must have the same "
+            "number of rows"
+        )
+    x = x.rechunk((rows,) + (-1,) * (x.ndim - 1))
+    return list(x.to_delayed().ravel())
+
+
+def tsqr_factor(a: da.Array, b=None, row_weights=None, *, split_every: int = 8, name: str = "A"):
+    """A Delayed triangular factor ``R̃`` of ``diag(row_weights) [a | b]``.
+
+    ``a`` is a Dask array chunked along rows only (it is rechunked to one column chunk);
+    ``b`` (right-hand sides, 1-D or 2-D) and ``row_weights`` (1-D) may be Dask or NumPy
+    arrays with the same number of rows.  Nothing is computed here: the returned Delayed is
+    part of one graph, and the scheduler is chosen when it is computed.
+    """
+    if not isinstance(a, da.Array):
+        raise TypeError("tsqr_factor expects a Dask array; use pipeline.linalg.lstsq for NumPy input")
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {a.shape}")
+    if split_every < 2:
+        raise ValueError(f"split_every must be at least 2, got {split_every}")
+    if a.numblocks[1] != 1:
+        a = a.rechunk({1: -1})
+    rows = a.chunks[0]
+    leaves = [
+        dask.delayed(_leaf, pure=True)(ab, bb, wb, name)
+        for ab, bb, wb in zip(
+            a.to_delayed().ravel(),
+            _as_row_blocks(b, rows, "the right-hand side B"),
+            _as_row_blocks(row_weights, rows, "row_weights"),
+            strict=True,
+        )
+    ]
+    level = leaves
+    while len(level) > 1:
+        level = [
+            dask.delayed(merge_factors, pure=True)(level[i : i + split_every])
+            for i in range(0, len(level), split_every)
+        ]
+    return level[0]

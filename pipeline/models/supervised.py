@@ -1,0 +1,344 @@
+"""Sampled-network regression and classification with the scikit-learn estimator API.
+
+The hidden layers are sampled (ELM, SWIM, U-SWIM or A-SWIM), layer by layer, from a pool of
+training points; the linear output layer (with an intercept) is the truncated-SVD or ridge
+least-squares solution computed by the row-block TSQR, so ``X`` may be a Dask array with
+millions of rows that is never gathered: only the pool (``pool_size`` rows) and the small
+triangular factors travel.  With ``n_members > 1`` the estimator is an ensemble of
+independently sampled networks whose ``predict`` returns the mean and, on request, the
+spread.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import dask
+import dask.array as da
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from pipeline.backend import COMPUTE_DTYPE
+from pipeline.cluster import compute
+from pipeline.linalg import LeastSquaresFactor, check_regularisation, default_chunk_rows, tsqr_factor
+from pipeline.nn import (
+    SWIMSampler,
+    child_seed,
+    draw_pool_indices,
+    feature_matrix,
+    get_activation,
+    get_sampler,
+    root_seed,
+    sample_network,
+)
+from pipeline.nn.assembly import as_row_chunked
+
+__all__ = ["SampledNetworkClassifier", "SampledNetworkRegressor"]
+
+
+class _SampledNetworkEstimator(BaseEstimator):
+    """Shared fitting machinery; see the two public estimators for the parameters."""
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(512,),
+        *,
+        activation="tanh",
+        sampler="swim",
+        rcond=1e-10,
+        ridge=None,
+        n_members=1,
+        random_state=None,
+        pool_size=20_000,
+        neurons_per_block=256,
+        chunk_rows=None,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.sampler = sampler
+        self.rcond = rcond
+        self.ridge = ridge
+        self.n_members = n_members
+        self.random_state = random_state
+        self.pool_size = pool_size
+        self.neurons_per_block = neurons_per_block
+        self.chunk_rows = chunk_rows
+
+    # ------------------------------------------------------------------ parameters
+    def _widths(self) -> tuple[int, ...]:
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
+            sizes = (sizes,)
+        try:
+            sizes = tuple(sizes)
+        except TypeError:
+            sizes = None
+        if not sizes or not all(
+            isinstance(w, numbers.Integral) and not isinstance(w, bool) and w >= 1 for w in sizes
+        ):
+            raise ValueError(
+                "hidden_layer_sizes must be a positive int or a non-empty sequence of positive "
+                f"ints (one width per hidden layer), got {self.hidden_layer_sizes!r}"
+            )
+        return tuple(int(w) for w in sizes)
+
+    def _check_params(self):
+        """Validate every parameter before any data is touched."""
+        widths = self._widths()
+        activation = get_activation(self.activation)
+        sampler = get_sampler(self.sampler)
+        check_regularisation(self.rcond, self.ridge)
+        if self.rcond is None and self.ridge is None:
+            raise ValueError("set rcond (truncated SVD) or ridge (Tikhonov), or both; both are None")
+        for key in ("n_members", "pool_size", "neurons_per_block"):
+            value = getattr(self, key)
+            minimum = 2 if key == "pool_size" else 1
+            if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum):
+                raise ValueError(f"{key} must be an integer >= {minimum}, got {value!r}")
+        if self.chunk_rows is not None and not (
+            isinstance(self.chunk_rows, numbers.Integral) and self.chunk_rows >= 1
+        ):
+            raise ValueError(f"chunk_rows must be None (automatic) or a positive integer, got {self.chunk_rows!r}")
+        if isinstance(sampler, SWIMSampler) and len(widths) > 1 and sampler.mode == "adaptive":
+            pass  # A-SWIM resamples every layer with the fitted values: allowed
+        return widths, activation, sampler
+
+    # ------------------------------------------------------------------ input handling
+    def _check_dask_input(self, X, y=None, *, reset: bool):
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D (n_samples, n_features), got a Dask array of shape {X.shape}")
+        if any(np.isnan(c) for c in X.chunks[0]):
+            raise ValueError("X has unknown chunk sizes; call X.compute_chunk_sizes() first")
+        if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+            raise ValueError(f"X must hold real numbers, got dtype {X.dtype}")
+        if reset:
+            self.n_features_in_ = X.shape[1]
+        elif X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input"
+            )
+        if y is not None:
+            if y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
+                raise ValueError(
+                    f"y must be 1-D or 2-D with one row per sample of X ({X.shape[0]}), got shape {y.shape}"
+                )
+        return X.astype(COMPUTE_DTYPE)
+
+    # ------------------------------------------------------------------ fitting
+    def _fit_targets(self, X, targets):
+        """Sample the networks and solve the output layers; ``targets`` is 2-D float."""
+        widths, activation, sampler = self._check_params()
+        n_samples, n_outputs = X.shape[0], targets.shape[1]
+        if isinstance(sampler, SWIMSampler) and n_samples < 2:
+            raise ValueError(
+                f"SWIM sampling needs pairs of points, got n_samples = {n_samples}; "
+                "provide at least 2 samples or use sampler='elm'"
+            )
+        rows = self.chunk_rows or default_chunk_rows(widths[-1] + 1 + n_outputs, n_samples)
+        X = as_row_chunked(X, rows)
+        targets = as_row_chunked(targets, rows, name="y")
+
+        root = root_seed(self.random_state)
+        pool_idx = draw_pool_indices(n_samples, self.pool_size, child_seed(root, 0))
+        x_pool, y_pool = (np.asarray(a) for a in compute(X[pool_idx], targets[pool_idx]))
+        if not (np.isfinite(x_pool).all() and np.isfinite(y_pool).all()):
+            raise ValueError("X or y contains NaN or infinity; clean the data before fitting")
+        member_seeds = [child_seed(root, 1, m) for m in range(self.n_members)]
+
+        networks, solutions = None, None
+        for pass_index, values in enumerate(sampler.passes):
+            if values == "fitted":
+                pool_values = [self._member_output(net, sol.coef, x_pool) for net, sol in zip(networks, solutions)]
+            else:
+                pool_values = [y_pool if values == "data" else None] * self.n_members
+            graphs = [
+                sample_network(
+                    x_pool, yv, widths=widths, activation=activation, sampler=sampler,
+                    seed=child_seed(seed, pass_index), neurons_per_block=self.neurons_per_block,
+                )
+                for seed, yv in zip(member_seeds, pool_values)
+            ]
+            networks = list(compute(*graphs))
+            factors = compute(
+                *[
+                    tsqr_factor(feature_matrix(X, net, intercept=True), targets, name="the features of X (or y)")
+                    for net in networks
+                ]
+            )
+            solutions = [
+                LeastSquaresFactor(r, n_columns=net.width + 1, n_rows=n_samples).solve(self.rcond, self.ridge)
+                for r, net in zip(factors, networks)
+            ]
+
+        self.networks_ = networks
+        self.coef_ = np.stack([s.coef for s in solutions])
+        self.rank_ = np.array([s.rank for s in solutions])
+        self.singular_values_ = np.stack([s.singular_values for s in solutions])
+        self.residual_norm_ = np.stack([s.residual_norms for s in solutions])
+        self.n_outputs_ = n_outputs
+        return self
+
+    @staticmethod
+    def _member_output(network, coef, x):
+        return network(x) @ coef[:-1] + coef[-1]
+
+    # ------------------------------------------------------------------ prediction
+    def _member_outputs_block(self, x):
+        """``(n_members, rows, n_outputs)`` network outputs on one block of points."""
+        x = np.asarray(x, dtype=COMPUTE_DTYPE)
+        return np.stack([self._member_output(net, c, x) for net, c in zip(self.networks_, self.coef_)])
+
+    def _ensemble(self, X, return_std: bool):
+        """Mean (and spread) over members of the raw outputs, ``(n_samples, n_outputs)``."""
+        check_is_fitted(self, "coef_")
+        if isinstance(X, da.Array):
+            X = self._check_dask_input(X, reset=False)
+            if X.numblocks[1] != 1:
+                X = X.rechunk({1: -1})
+            outputs = X.map_blocks(
+                self._member_outputs_block,
+                chunks=((self.n_members,), X.chunks[0], (self.n_outputs_,)),
+                new_axis=0,
+                dtype=COMPUTE_DTYPE,
+            )
+        else:
+            X = validate_data(self, X, reset=False, dtype=COMPUTE_DTYPE)
+            rows = self.chunk_rows or default_chunk_rows(self.networks_[0].width, X.shape[0])
+            outputs = np.concatenate(
+                [self._member_outputs_block(X[i : i + rows]) for i in range(0, X.shape[0], rows)] or
+                [np.empty((self.n_members, 0, self.n_outputs_))],
+                axis=1,
+            )
+        mean = outputs.mean(axis=0)
+        if not return_std:
+            return mean, None
+        if self.n_members > 1:
+            return mean, outputs.std(axis=0, ddof=1)
+        return mean, outputs[0] * 0.0
+
+
+class SampledNetworkRegressor(RegressorMixin, _SampledNetworkEstimator):
+    """Regression with a sampled (SWIM/ELM) neural network.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or tuple of int, default=(512,)
+        Width of each hidden layer; deep networks are sampled layer by layer.
+    activation : {'tanh', 'sin', 'relu', 'logistic'} or Activation, default='tanh'
+    sampler : {'swim', 'uswim', 'aswim', 'elm'} or sampler instance, default='swim'
+        How hidden weights are drawn: SWIM (pairs drawn by the target's finite-difference
+        gradient), U-SWIM (pairs drawn uniformly), A-SWIM (U-SWIM, then SWIM on the fitted
+        values), ELM (Gaussian weights, uniform biases; see :class:`pipeline.nn.ELMSampler`).
+    rcond : float in (0, 1) or None, default=1e-10
+        Truncation of the output-layer solve: singular values below ``rcond * s_max`` are cut.
+    ridge : float >= 0 or None, default=None
+        Tikhonov parameter λ of the output-layer solve (combined with ``rcond`` if both set).
+    n_members : int, default=1
+        Ensemble size: independently sampled networks, averaged by ``predict``.
+    random_state : int, RandomState, Generator or None, default=None
+        Root seed; members, layers and weight blocks draw from children of it.
+    pool_size : int, default=20000
+        Training points from which SWIM draws candidate pairs (the rest only enter the
+        least-squares solve), so sampling cost does not grow with the data.
+    neurons_per_block : int, default=256
+        Neurons per independently seeded weight block (part of the result's identity).
+    chunk_rows : int or None, default=None
+        Rows per block of the least-squares reduction (None: automatic, ~128 MiB blocks).
+
+    Attributes
+    ----------
+    networks_ : list of SampledNetwork, one per member
+    coef_ : ndarray (n_members, width + 1, n_outputs)
+        Output weights; the last row is the intercept.
+    rank_ : ndarray (n_members,)
+        Singular values kept by the output-layer solve.
+    singular_values_ : ndarray (n_members, width + 1)
+    residual_norm_ : ndarray (n_members, n_outputs)
+        Training residual ``||Φ c - y||`` per output, read off the TSQR factor.
+    n_features_in_, feature_names_in_, n_outputs_
+    """
+
+    def fit(self, X, y):
+        """Sample the hidden layers and solve the output layer; ``X``/``y`` NumPy or Dask."""
+        self._check_params()
+        if isinstance(X, da.Array) or isinstance(y, da.Array):
+            X = self._check_dask_input(da.asarray(X), da.asarray(y), reset=True)
+            y = da.asarray(y).astype(COMPUTE_DTYPE)
+        else:
+            X, y = validate_data(
+                self, X, y, dtype=COMPUTE_DTYPE, multi_output=True, y_numeric=True,
+                ensure_min_samples=2 if isinstance(get_sampler(self.sampler), SWIMSampler) else 1,
+            )
+        self._y_1d = y.ndim == 1
+        return self._fit_targets(X, y[:, None] if y.ndim == 1 else y)
+
+    def predict(self, X, return_std: bool = False):
+        """Ensemble mean; with ``return_std`` also the standard deviation over members.
+
+        A Dask ``X`` gives lazy Dask results with the same row chunks.
+        """
+        mean, std = self._ensemble(X, return_std)
+        if self._y_1d:
+            mean = mean[:, 0]
+            std = None if std is None else std[:, 0]
+        return (mean, std) if return_std else mean
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+
+class SampledNetworkClassifier(ClassifierMixin, _SampledNetworkEstimator):
+    """Classification with a sampled network: least squares on one-hot targets.
+
+    Takes the parameters of :class:`SampledNetworkRegressor`.  SWIM draws pairs of points
+    with different labels (``max |Δ one-hot| / ||Δx||``).  ``decision_function`` returns the
+    ensemble-mean scores of the classes (for two classes, the score of ``classes_[1]`` minus
+    that of ``classes_[0]``); ``predict`` the class of the highest score.
+
+    Attributes are those of the regressor plus ``classes_``.
+    """
+
+    def fit(self, X, y):
+        """Sample the hidden layers and solve for one-hot targets; ``X``/``y`` NumPy or Dask."""
+        self._check_params()
+        if isinstance(X, da.Array) or isinstance(y, da.Array):
+            X = self._check_dask_input(da.asarray(X), da.asarray(y), reset=True)
+            y = da.asarray(y)
+            if y.ndim != 1:
+                raise ValueError(f"y must be 1-D class labels, got shape {y.shape}")
+            self.classes_ = np.asarray(compute(da.unique(y))[0])
+            check_classification_targets(self.classes_)
+            onehot = y.map_blocks(_one_hot, self.classes_, new_axis=1,
+                                  chunks=(y.chunks[0], (len(self.classes_),)), dtype=COMPUTE_DTYPE)
+        else:
+            X, y = validate_data(
+                self, X, y, dtype=COMPUTE_DTYPE,
+                ensure_min_samples=2 if isinstance(get_sampler(self.sampler), SWIMSampler) else 1,
+            )
+            check_classification_targets(y)
+            self.classes_ = np.unique(y)
+            onehot = _one_hot(y, self.classes_)
+        return self._fit_targets(X, onehot)
+
+    def decision_function(self, X):
+        """Class scores ``(n_samples, n_classes)``; ``(n_samples,)`` for two classes."""
+        scores, _ = self._ensemble(X, return_std=False)
+        if len(self.classes_) == 2:
+            return scores[:, 1] - scores[:, 0]
+        return scores
+
+    def predict(self, X):
+        scores, _ = self._ensemble(X, return_std=False)
+        if isinstance(scores, da.Array):
+            return scores.argmax(axis=1).map_blocks(lambda i: self.classes_[i], dtype=self.classes_.dtype)
+        return self.classes_[np.argmax(scores, axis=1)]
+
+
+def _one_hot(y, classes):
+    return (np.asarray(y)[:, None] == classes[None, :]).astype(COMPUTE_DTYPE)
