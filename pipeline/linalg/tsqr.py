@@ -11,7 +11,8 @@ Only ``(n + k)²`` numbers per block travel; the tall matrix is never stored.  T
 unique up to the signs of its rows, which no quantity derived from it depends on.
 
 Kernels dispatch on the array namespace: NumPy blocks use LAPACK's triangular–pentagonal QR
-(``dtpqrt``), which reduces ``[R; block]`` without refactoring the zeros below ``R``; CuPy
+(``dtpqrt``, called without the GIL), which reduces ``[R; block]`` without refactoring the
+zeros below ``R``; CuPy
 blocks (and anything else with ``linalg.qr``) stack and call ``qr(mode="r")``.
 """
 
@@ -20,9 +21,9 @@ from __future__ import annotations
 import dask
 import dask.array as da
 import numpy as np
-from scipy.linalg import lapack
 
 from pipeline.backend import COMPUTE_DTYPE, namespace_of
+from pipeline.linalg._lapack import tpqrt
 
 __all__ = ["augmented_block", "merge_factors", "reduce_block", "tsqr_factor"]
 
@@ -48,12 +49,19 @@ def augmented_block(a, b=None, w=None, *, name: str = "A"):
         start += p.shape[1]
     if w is not None:
         m *= xp.asarray(w, dtype=COMPUTE_DTYPE).reshape(-1, 1)
-    if not bool(xp.isfinite(m).all()):
+    _check_finite(m, name)
+    return m
+
+
+def _check_finite(m, name):
+    xp = namespace_of(m)
+    # One reduction instead of a block-sized boolean temporary; a non-finite sum is confirmed
+    # entry-wise (finite entries can overflow the sum).
+    if not bool(xp.isfinite(xp.sum(m))) and not bool(xp.isfinite(m).all()):
         raise ValueError(
             f"{name} (or its right-hand side / row weights) contains NaN or infinity in rows "
             "of this block; clean the input before solving"
         )
-    return m
 
 
 def reduce_block(m, *, overwrite: bool = False):
@@ -67,13 +75,10 @@ def reduce_block(m, *, overwrite: bool = False):
     if m.shape[0] == 0:
         return xp.zeros((n, n), dtype=COMPUTE_DTYPE)
     if xp is np:
-        r = np.zeros((n, n), dtype=COMPUTE_DTYPE, order="F")
-        r, _, _, info = lapack.dtpqrt(
-            0, min(_PANEL, n), r, np.asfortranarray(m) if overwrite else np.array(m, order="F"),
-            overwrite_a=1, overwrite_b=1,
-        )
-        _check_info(info, "dtpqrt")
-        return r
+        block = np.asfortranarray(m, dtype=COMPUTE_DTYPE)
+        if block is m and not overwrite:
+            block = m.copy(order="F")
+        return tpqrt(0, _PANEL, np.zeros((n, n), dtype=COMPUTE_DTYPE, order="F"), block)
     return _reduce_stacked(m)
 
 
@@ -86,11 +91,7 @@ def merge_factors(factors):
         n = factors[0].shape[1]
         r = np.array(factors[0], dtype=COMPUTE_DTYPE, order="F", copy=True)
         for other in factors[1:]:
-            r, _, _, info = lapack.dtpqrt(
-                n, min(_PANEL, n), r, np.array(other, order="F", copy=True),
-                overwrite_a=1, overwrite_b=1,
-            )
-            _check_info(info, "dtpqrt")
+            tpqrt(n, _PANEL, r, np.array(other, dtype=COMPUTE_DTYPE, order="F", copy=True))
         return r
     return _merge_stacked(factors)
 
@@ -116,12 +117,13 @@ def _pad_rows(r, n):
     return out
 
 
-def _check_info(info: int, routine: str) -> None:
-    if info != 0:  # pragma: no cover - LAPACK argument errors are programming errors
-        raise RuntimeError(f"LAPACK {routine} failed with info={info}")
-
-
-def _leaf(a, b, w, name):
+def _leaf(a, b, w, name, owned):
+    xp = namespace_of(a)
+    if owned and b is None and w is None and a.dtype == COMPUTE_DTYPE and a.ndim == 2 and (
+        a.flags.f_contiguous if xp is np else True
+    ):
+        _check_finite(a, name)
+        return reduce_block(a, overwrite=True)
     return reduce_block(augmented_block(a, b, w, name=name), overwrite=True)
 
 
@@ -140,13 +142,25 @@ def _as_row_blocks(x, rows, name):
     return list(x.to_delayed().ravel())
 
 
-def tsqr_factor(a: da.Array, b=None, row_weights=None, *, split_every: int = 8, name: str = "A"):
+def tsqr_factor(
+    a: da.Array,
+    b=None,
+    row_weights=None,
+    *,
+    split_every: int = 8,
+    name: str = "A",
+    overwrite_blocks: bool = False,
+):
     """A Delayed triangular factor ``R̃`` of ``diag(row_weights) [a | b]``.
 
     ``a`` is a Dask array chunked along rows only (it is rechunked to one column chunk);
     ``b`` (right-hand sides, 1-D or 2-D) and ``row_weights`` (1-D) may be Dask or NumPy
-    arrays with the same number of rows.  Nothing is computed here: the returned Delayed is
-    part of one graph, and the scheduler is chosen when it is computed.
+    arrays with the same number of rows.  ``overwrite_blocks`` declares that the blocks of
+    ``a`` are built by the graph itself (not views of the caller's data), so the leaves may
+    factor them in place instead of copying (with ``b`` and ``row_weights`` absent; append
+    right-hand sides to ``a`` with ``feature_matrix(..., append=b)``).  Nothing is computed
+    here: the returned Delayed is part of one graph, and the scheduler is chosen when it is
+    computed.
     """
     if not isinstance(a, da.Array):
         raise TypeError("tsqr_factor expects a Dask array; use pipeline.linalg.lstsq for NumPy input")
@@ -158,7 +172,7 @@ def tsqr_factor(a: da.Array, b=None, row_weights=None, *, split_every: int = 8, 
         a = a.rechunk({1: -1})
     rows = a.chunks[0]
     leaves = [
-        dask.delayed(_leaf, pure=True)(ab, bb, wb, name)
+        dask.delayed(_leaf, pure=True)(ab, bb, wb, name, overwrite_blocks)
         for ab, bb, wb in zip(
             a.to_delayed().ravel(),
             _as_row_blocks(b, rows, "the right-hand side B"),

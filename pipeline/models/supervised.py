@@ -164,7 +164,11 @@ class _SampledNetworkEstimator(BaseEstimator):
             networks = list(compute(*graphs))
             factors = compute(
                 *[
-                    tsqr_factor(feature_matrix(X, net, intercept=True), targets, name="the features of X (or y)")
+                    tsqr_factor(
+                        feature_matrix(X, net, intercept=True, append=targets),
+                        name="the features of X (or y)",
+                        overwrite_blocks=True,
+                    )
                     for net in networks
                 ]
             )

@@ -30,33 +30,42 @@ def as_row_chunked(x, rows: int | None = None, *, name: str = "X") -> da.Array:
     return x.rechunk({0: rows or x.chunks[0], 1: -1})
 
 
-def _features(x, network, intercept):
-    phi = network(x)
-    if not intercept:
-        return phi
-    xp = namespace_of(phi)
-    out = xp.empty((phi.shape[0], phi.shape[1] + 1), dtype=COMPUTE_DTYPE, order="F")
-    out[:, :-1] = phi
-    out[:, -1] = 1.0
+def _features(x, append, network, intercept):
+    """One block ``[Φ(x) | 1 | append]``, Fortran-ordered, with a single allocation."""
+    xp = namespace_of(x)
+    width = network.width
+    n_extra = int(intercept) + (0 if append is None else append.shape[1])
+    out = xp.empty((x.shape[0], width + n_extra), dtype=COMPUTE_DTYPE, order="F")
+    network(xp.asarray(x, dtype=COMPUTE_DTYPE), out=out[:, :width])
+    if intercept:
+        out[:, width] = 1.0
+    if append is not None:
+        out[:, width + int(intercept):] = append
     return out
 
 
-def feature_matrix(x, network: SampledNetwork, *, intercept: bool = False) -> da.Array:
-    """``Φ(X)`` (plus a column of ones with ``intercept``) with the row chunks of ``X``.
+def feature_matrix(x, network: SampledNetwork, *, intercept: bool = False, append=None) -> da.Array:
+    """``[Φ(X) | 1 | append]`` with the row chunks of ``X``.
 
-    ``network`` may be a :class:`SampledNetwork` or a Delayed one (then the features join the
-    same graph as the sampling).
+    ``intercept`` adds a column of ones; ``append`` (an array with the rows of ``X``, e.g.
+    the right-hand sides of a least-squares problem) adds its columns.  Each block is built
+    in one freshly allocated Fortran-ordered buffer, which a consumer may overwrite (see
+    ``tsqr_factor(..., overwrite_blocks=True)``).
     """
-    x = as_row_chunked(x)
-    width = network.width if isinstance(network, SampledNetwork) else None
-    if width is None:
+    if not isinstance(network, SampledNetwork):
         raise TypeError("feature_matrix needs a SampledNetwork (compute a Delayed one first)")
+    x = as_row_chunked(x)
     if x.shape[1] != network.input_dim:
         raise ValueError(f"X has {x.shape[1]} columns but the network expects {network.input_dim}")
-    n_out = width + int(intercept)
+    n_out = network.width + int(intercept)
+    if append is not None:
+        append = as_row_chunked(append if np.ndim(append) == 2 else append[:, None], x.chunks[0], name="append")
+        if append.shape[0] != x.shape[0]:
+            raise ValueError(f"append has {append.shape[0]} rows but X has {x.shape[0]}")
+        n_out += append.shape[1]
     net = dask.delayed(network, pure=True)
     return da.map_blocks(
-        _features, x, net, intercept,
+        _features, x, append, net, intercept,
         chunks=(x.chunks[0], (n_out,)),
         dtype=COMPUTE_DTYPE,
         meta=_meta(x),

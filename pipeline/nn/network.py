@@ -49,22 +49,26 @@ class DenseLayer:
                 f"X must have shape (n_points, {self.input_dim}) for this layer, got {x.shape}"
             )
 
-    def preactivation(self, x):
+    def preactivation(self, x, out=None):
         """``z = x Wᵀ + b`` as a Fortran-ordered ``(n_points, width)`` block.
 
         Computed as ``(W xᵀ)ᵀ`` so the block comes out column-major, the layout LAPACK's QR
-        consumes without a copy.
+        consumes without a copy.  ``out`` (Fortran-ordered) receives the result.
         """
         self._check_input(x)
         xp = namespace_of(x)
         w = xp.asarray(self.weights, dtype=COMPUTE_DTYPE)
         b = xp.asarray(self.biases, dtype=COMPUTE_DTYPE)
-        zt = w @ xp.asarray(x, dtype=COMPUTE_DTYPE).T
-        zt += b[:, None]
-        return zt.T
+        if out is None:
+            out = xp.empty((x.shape[0], self.width), dtype=COMPUTE_DTYPE, order="F")
+        xp.matmul(w, xp.asarray(x, dtype=COMPUTE_DTYPE).T, out=out.T)
+        out += b
+        return out
 
-    def __call__(self, x):
-        return self.activation(self.preactivation(x))
+    def __call__(self, x, out=None):
+        """``σ(x Wᵀ + b)``, evaluated in place in ``out`` when given."""
+        z = self.preactivation(x, out=out)
+        return self.activation(z, out=z)
 
     def derivative_features(self, x, alpha):
         """``∂^α σ(w·x + b)`` for a multi-index ``alpha`` (one entry per input dimension)."""
@@ -77,7 +81,8 @@ class DenseLayer:
         order = sum(alpha)
         self.activation.check_order(order)
         xp = namespace_of(x)
-        out = self.activation.derivative(self.preactivation(x), order)
+        z = self.preactivation(x)
+        out = self.activation.derivative(z, order, out=z)
         if order:
             w = xp.asarray(self.weights, dtype=COMPUTE_DTYPE)
             out *= xp.prod(w ** xp.asarray(alpha, dtype=COMPUTE_DTYPE), axis=1)
@@ -88,7 +93,8 @@ class DenseLayer:
         self.activation.check_order(2)
         xp = namespace_of(x)
         w = xp.asarray(self.weights, dtype=COMPUTE_DTYPE)
-        out = self.activation.derivative(self.preactivation(x), 2)
+        z = self.preactivation(x)
+        out = self.activation.derivative(z, 2, out=z)
         out *= xp.sum(w * w, axis=1)
         return out
 
@@ -116,10 +122,11 @@ class SampledNetwork:
         """Number of features: the width of the last hidden layer."""
         return self.layers[-1].width
 
-    def __call__(self, x):
-        for layer in self.layers:
+    def __call__(self, x, out=None):
+        """The last hidden layer's features; ``out`` receives them when given."""
+        for layer in self.layers[:-1]:
             x = layer(x)
-        return x
+        return self.layers[-1](x, out=out)
 
     def derivative_features(self, x, alpha):
         """Derivative features of a one-layer network (the basis of the PDE solvers)."""
