@@ -159,3 +159,17 @@ def test_property_equals_scipy_for_any_shape_and_chunking(m, n, k, chunk, split_
     ref = scipy.linalg.lstsq(a, b, cond=1e-10)[0]
     np.testing.assert_allclose(a @ sol.coef, a @ ref, atol=1e-9 * max(1.0, np.abs(b).max()))
     np.testing.assert_allclose(sol.coef, ref, atol=1e-8 * max(1.0, np.abs(ref).max()))
+
+
+def test_pivoted_columns_drop_dependent_columns_and_keep_forced_ones(rng):
+    from pipeline.linalg import pivoted_columns
+
+    base = rng.normal(size=(200, 6))
+    a = np.column_stack([np.ones(200), base, base[:, 0] + base[:, 1], 2 * base[:, 3], np.zeros(200)])
+    r = np.linalg.qr(a, mode="r")
+    kept = pivoted_columns(r, 1e-10, keep_first=1)
+    assert kept[0] == 0 and len(kept) == 7  # the intercept and six independent columns
+    np.testing.assert_array_equal(kept, np.sort(kept))
+    assert np.linalg.matrix_rank(a[:, kept]) == 7
+    with pytest.raises(ValueError, match="tolerance"):
+        pivoted_columns(r, 0.0)

@@ -30,7 +30,7 @@ def test_regressor_accuracy_512_tanh_on_10k_points(sin_cos_data):
     x, y, xt, yt = sin_cos_data
     model = SampledNetworkRegressor(512, activation="tanh", random_state=0).fit(x, y)
     assert rel_l2(model.predict(xt), yt) < 1e-5
-    assert model.coef_.shape == (1, 513, 1) and 0 < model.rank_[0] <= 513
+    assert model.coef_[0].shape == (513, 1) and 0 < model.rank_[0] <= 513
     assert model.residual_norm_[0, 0] == pytest.approx(np.linalg.norm(model.predict(x) - y), rel=1e-6)
 
 
@@ -98,7 +98,7 @@ def test_clone_and_grid_search_respect_every_parameter(sin_cos_data):
     non_default = dict(
         hidden_layer_sizes=(40, 30), activation="sin", sampler=ELMSampler(weight_scale=2.0),
         rcond=1e-6, ridge=1e-8, n_members=2, random_state=7, pool_size=300,
-        neurons_per_block=16, chunk_rows=500,
+        neurons_per_block=16, chunk_rows=500, prune=1e-13,
     )
     assert set(non_default) == set(SampledNetworkRegressor().get_params())
     model = clone(SampledNetworkRegressor(**non_default))
@@ -106,7 +106,7 @@ def test_clone_and_grid_search_respect_every_parameter(sin_cos_data):
     model.fit(x, y)
     assert [layer.width for layer in model.networks_[0].layers] == [40, 30]
     assert model.networks_[0].layers[0].activation.name == "sin"
-    assert model.coef_.shape == (2, 31, 1)
+    assert [c.shape for c in model.coef_] == [(31, 1), (31, 1)]
     w = model.networks_[0].layers[0].weights
     assert abs(w.std() - 2.0) < 0.5  # ELM with the given scale
 
@@ -117,7 +117,7 @@ def test_clone_and_grid_search_respect_every_parameter(sin_cos_data):
     ).fit(x, y)
     assert search.best_params_["hidden_layer_sizes"] == 64
     assert search.best_params_["rcond"] == 1e-10
-    assert search.best_estimator_.coef_.shape == (1, 65, 1)
+    assert search.best_estimator_.coef_[0].shape == (65, 1)
     widths = [p["hidden_layer_sizes"] for p in search.cv_results_["params"]]
     assert sorted(set(widths)) == [8, 64]
 
@@ -154,7 +154,7 @@ def test_dask_input_is_never_gathered():
     a = SampledNetworkRegressor(32, random_state=1).fit(xs, ys)
     b = SampledNetworkRegressor(32, random_state=1).fit(da.from_array(xs, chunks=7000), da.from_array(ys, chunks=7000))
     np.testing.assert_array_equal(a.networks_[0].layers[0].weights, b.networks_[0].layers[0].weights)
-    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-8, atol=1e-8 * np.abs(a.coef_).max())
+    np.testing.assert_allclose(a.coef_[0], b.coef_[0], rtol=1e-8, atol=1e-8 * np.abs(a.coef_[0]).max())
 
 
 def test_classifier_with_dask_labels():
@@ -180,6 +180,8 @@ def test_classifier_with_dask_labels():
         (dict(rcond=None, ridge=None), "rcond"),
         (dict(n_members=0), "n_members"),
         (dict(pool_size=1), "pool_size"),
+        (dict(prune=1.5), "prune"),
+        (dict(prune=0), "prune"),
     ],
 )
 def test_bad_parameters_name_themselves(params, match):
@@ -207,3 +209,16 @@ def test_bad_data_is_rejected_with_a_clear_message():
     model = SampledNetworkRegressor(16, random_state=0).fit(x, y)
     with pytest.raises(ValueError, match="3 features"):
         model.predict(rng.uniform(size=(5, 3)))
+
+
+def test_pruning_keeps_accuracy_with_far_fewer_neurons(sin_cos_data):
+    x, y, xt, yt = sin_cos_data
+    full = SampledNetworkRegressor(1024, random_state=2, rcond=1e-11).fit(x, y)
+    pruned = SampledNetworkRegressor(1024, random_state=2, rcond=1e-11, prune=1e-13).fit(x, y)
+    kept = pruned.networks_[0].width
+    assert kept < 0.8 * 1024  # redundant neurons are dropped ...
+    full_error, pruned_error = rel_l2(full.predict(xt), yt), rel_l2(pruned.predict(xt), yt)
+    assert pruned_error < 3 * full_error  # ... at (nearly) the same accuracy
+    # the kept neurons are neurons of the sampled layer
+    w_full, w_pruned = full.networks_[0].layers[0].weights, pruned.networks_[0].layers[0].weights
+    assert all(any(np.array_equal(row, other) for other in w_full) for row in w_pruned[:20])

@@ -8,6 +8,7 @@ from pipeline.linalg.solve import (
     factorize,
     lstsq,
 )
+from pipeline.linalg.selection import pivoted_columns
 from pipeline.linalg.tsqr import merge_factors, reduce_block, tsqr_factor
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "factorize",
     "lstsq",
     "merge_factors",
+    "pivoted_columns",
     "reduce_block",
     "tsqr_factor",
 ]

@@ -219,11 +219,11 @@ def factorize(a, b, *, row_weights=None, chunk_rows: int | None = None, split_ev
 #: Target size of one row block of the augmented matrix: large enough that the per-block
 #: triangular merge (~n³) is small next to the block's own QR (~rows · n²), small enough that
 #: a few blocks per worker fit in memory.
-BLOCK_BYTES = 128 * 2**20
+BLOCK_BYTES = 256 * 2**20
 
 
 def default_chunk_rows(n_columns: int, n_rows: int | None = None) -> int:
-    """Rows per block so that a block of ``n_columns`` float64 columns is at most ~128 MiB.
+    """Rows per block so that a block of ``n_columns`` float64 columns is at most ~256 MiB.
 
     With ``n_rows`` known, blocks are also cut so that there are about four of them (work for
     every core), but never below ``4 n_columns`` rows (merge overhead stays below ~8%) or 256.

@@ -22,7 +22,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from pipeline.backend import COMPUTE_DTYPE
 from pipeline.cluster import compute
-from pipeline.linalg import LeastSquaresFactor, check_regularisation, default_chunk_rows, tsqr_factor
+from pipeline.linalg import (
+    LeastSquaresFactor,
+    check_regularisation,
+    default_chunk_rows,
+    pivoted_columns,
+    tsqr_factor,
+)
 from pipeline.nn import (
     SWIMSampler,
     child_seed,
@@ -54,6 +60,7 @@ class _SampledNetworkEstimator(BaseEstimator):
         pool_size=20_000,
         neurons_per_block=256,
         chunk_rows=None,
+        prune=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -65,6 +72,7 @@ class _SampledNetworkEstimator(BaseEstimator):
         self.pool_size = pool_size
         self.neurons_per_block = neurons_per_block
         self.chunk_rows = chunk_rows
+        self.prune = prune
 
     # ------------------------------------------------------------------ parameters
     def _widths(self) -> tuple[int, ...]:
@@ -101,8 +109,13 @@ class _SampledNetworkEstimator(BaseEstimator):
             isinstance(self.chunk_rows, numbers.Integral) and self.chunk_rows >= 1
         ):
             raise ValueError(f"chunk_rows must be None (automatic) or a positive integer, got {self.chunk_rows!r}")
-        if isinstance(sampler, SWIMSampler) and len(widths) > 1 and sampler.mode == "adaptive":
-            pass  # A-SWIM resamples every layer with the fitted values: allowed
+        if self.prune is not None and not (
+            isinstance(self.prune, (float, np.floating)) and 0.0 < self.prune < 1.0
+        ):
+            raise ValueError(
+                "prune must be None (keep every neuron) or a relative pivot tolerance in (0, 1) "
+                f"such as 1e-12, got {self.prune!r}"
+            )
         return widths, activation, sampler
 
     # ------------------------------------------------------------------ input handling
@@ -146,6 +159,8 @@ class _SampledNetworkEstimator(BaseEstimator):
         x_pool, y_pool = (np.asarray(a) for a in compute(X[pool_idx], targets[pool_idx]))
         if not (np.isfinite(x_pool).all() and np.isfinite(y_pool).all()):
             raise ValueError("X or y contains NaN or infinity; clean the data before fitting")
+        # Seed tree: (0) the pool, (1, member, pass, layer, block) the weights, (2, member,
+        # pass) the pruning sketch.
         member_seeds = [child_seed(root, 1, m) for m in range(self.n_members)]
 
         networks, solutions = None, None
@@ -162,6 +177,11 @@ class _SampledNetworkEstimator(BaseEstimator):
                 for seed, yv in zip(member_seeds, pool_values)
             ]
             networks = list(compute(*graphs))
+            if self.prune is not None:
+                networks = [
+                    self._prune(net, x_pool, child_seed(root, 2, member, pass_index))
+                    for member, net in enumerate(networks)
+                ]
             factors = compute(
                 *[
                     tsqr_factor(
@@ -178,12 +198,27 @@ class _SampledNetworkEstimator(BaseEstimator):
             ]
 
         self.networks_ = networks
-        self.coef_ = np.stack([s.coef for s in solutions])
+        self.coef_ = [s.coef for s in solutions]
         self.rank_ = np.array([s.rank for s in solutions])
-        self.singular_values_ = np.stack([s.singular_values for s in solutions])
+        self.singular_values_ = [s.singular_values for s in solutions]
         self.residual_norm_ = np.stack([s.residual_norms for s in solutions])
         self.n_outputs_ = n_outputs
         return self
+
+    def _prune(self, network, x_pool, seed):
+        """Keep the neurons a column-pivoted QR of a row sketch finds independent.
+
+        The sketch is ``2 (width + 1)`` pool rows (a uniform sample of the data); the
+        intercept column is eliminated first and always kept.
+        """
+        rng = np.random.default_rng(seed)
+        n_rows = min(len(x_pool), 2 * (network.width + 1))
+        rows = np.sort(rng.choice(len(x_pool), size=n_rows, replace=False))
+        design = np.empty((n_rows, network.width + 1), dtype=COMPUTE_DTYPE, order="F")
+        design[:, 0] = 1.0
+        network(x_pool[rows], out=design[:, 1:])
+        kept = pivoted_columns(np.linalg.qr(design, mode="r"), self.prune, keep_first=1)
+        return network.select_features(kept[1:] - 1)
 
     @staticmethod
     def _member_output(network, coef, x):
@@ -250,16 +285,23 @@ class SampledNetworkRegressor(RegressorMixin, _SampledNetworkEstimator):
     neurons_per_block : int, default=256
         Neurons per independently seeded weight block (part of the result's identity).
     chunk_rows : int or None, default=None
-        Rows per block of the least-squares reduction (None: automatic, ~128 MiB blocks).
+        Rows per block of the least-squares reduction (None: automatic, blocks of up to ~256 MiB).
+    prune : float in (0, 1) or None, default=None
+        Drop neurons of the last hidden layer that are numerically dependent on the others
+        before the solve: a column-pivoted QR of the features on a sketch of ``2 (width + 1)``
+        pool rows keeps neurons while their pivot exceeds ``prune`` times the first.  Sampled
+        layers are highly redundant (2048 tanh neurons on 2-D data keep ~820 at 1e-12), and
+        the least-squares cost falls with the square of the kept width; choose ``prune``
+        well below ``rcond`` (1e-12 with rcond 1e-10).  None keeps every neuron.
 
     Attributes
     ----------
-    networks_ : list of SampledNetwork, one per member
-    coef_ : ndarray (n_members, width + 1, n_outputs)
+    networks_ : list of SampledNetwork, one per member (pruned if ``prune`` is set)
+    coef_ : list of ndarray (width_m + 1, n_outputs), one per member
         Output weights; the last row is the intercept.
     rank_ : ndarray (n_members,)
         Singular values kept by the output-layer solve.
-    singular_values_ : ndarray (n_members, width + 1)
+    singular_values_ : list of ndarray (width_m + 1,), one per member
     residual_norm_ : ndarray (n_members, n_outputs)
         Training residual ``||Φ c - y||`` per output, read off the TSQR factor.
     n_features_in_, feature_names_in_, n_outputs_

@@ -21,7 +21,7 @@ __all__ = ["as_row_chunked", "derivative_feature_matrix", "feature_matrix"]
 def as_row_chunked(x, rows: int | None = None, *, name: str = "X") -> da.Array:
     """``x`` as a 2-D Dask array with row chunks (``rows`` each) and one column chunk."""
     if not isinstance(x, da.Array):
-        x = np.asarray(x)
+        x = namespace_of(x).asarray(x)  # NumPy or CuPy: the blocks stay on their device
         if x.ndim != 2:
             raise ValueError(f"{name} must be 2-D (n_points, n_dims), got shape {x.shape}")
         return da.from_array(x, chunks=(rows or x.shape[0] or 1, -1))

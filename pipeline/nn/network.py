@@ -43,6 +43,10 @@ class DenseLayer:
     def input_dim(self) -> int:
         return self.weights.shape[1]
 
+    def select(self, neurons) -> "DenseLayer":
+        """The layer restricted to the given neurons (indices or a boolean mask)."""
+        return DenseLayer(self.weights[neurons], self.biases[neurons], self.activation)
+
     def _check_input(self, x):
         if x.ndim != 2 or x.shape[1] != self.input_dim:
             raise ValueError(
@@ -127,6 +131,10 @@ class SampledNetwork:
         for layer in self.layers[:-1]:
             x = layer(x)
         return self.layers[-1](x, out=out)
+
+    def select_features(self, neurons) -> "SampledNetwork":
+        """The network with its last hidden layer restricted to ``neurons``."""
+        return SampledNetwork(self.layers[:-1] + (self.layers[-1].select(neurons),))
 
     def derivative_features(self, x, alpha):
         """Derivative features of a one-layer network (the basis of the PDE solvers)."""
