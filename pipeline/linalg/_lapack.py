@@ -14,29 +14,32 @@ import ctypes
 import numpy as np
 from scipy.linalg import lapack
 
-__all__ = ["tpqrt"]
+__all__ = ["cython_lapack_function", "tpqrt"]
 
 _INT = ctypes.POINTER(ctypes.c_int)
 _DBL = ctypes.POINTER(ctypes.c_double)
 
 
-def _load_dtpqrt():
+def cython_lapack_function(name: str, argtypes: tuple):
+    """A ctypes function (GIL released during the call) for a routine of SciPy's LAPACK.
+
+    ``None`` when the pointer cannot be obtained (callers then fall back to f2py wrappers).
+    """
     try:
         from scipy.linalg import cython_lapack
 
-        capsule = cython_lapack.__pyx_capi__["dtpqrt"]
+        capsule = cython_lapack.__pyx_capi__[name]
         get_name = ctypes.pythonapi.PyCapsule_GetName
         get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
         get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
         get_pointer.restype, get_pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
         address = get_pointer(capsule, get_name(capsule))
-        prototype = ctypes.CFUNCTYPE(None, _INT, _INT, _INT, _INT, _DBL, _INT, _DBL, _INT, _DBL, _INT, _DBL, _INT)
-        return prototype(address)
+        return ctypes.CFUNCTYPE(None, *argtypes)(address)
     except Exception:  # noqa: BLE001 - any failure means "use the f2py wrapper"
         return None
 
 
-_DTPQRT = _load_dtpqrt()
+_DTPQRT = cython_lapack_function("dtpqrt", (_INT, _INT, _INT, _INT, _DBL, _INT, _DBL, _INT, _DBL, _INT, _DBL, _INT))
 
 
 def _ref(value: int):
