@@ -42,22 +42,35 @@ def _reset_peak() -> bool:
         return False
 
 
-def measure(fn, *args, **kwargs) -> tuple[object, dict]:
-    """Run ``fn`` and return ``(result, metrics)`` for this process."""
+def measure(fn, *args, repeats: int = 1, **kwargs) -> tuple[object, dict]:
+    """Run ``fn`` ``repeats`` times; return the last result and this process's metrics.
+
+    ``wall_s``/``cpu_s`` are those of the fastest run (the one least disturbed by other load
+    on a shared machine), ``wall_median_s`` the median; the peak memory is the highest of all
+    runs.
+    """
     import resource
 
-    rss_before = (_status_kb("VmRSS") or 0) * 1024
-    exact_peak = _reset_peak()
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = fn(*args, **kwargs)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    peak = (_status_kb("VmHWM") if exact_peak else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) or 0
-    peak *= 1024
+    runs, peak, increment, result = [], 0, 0, None
+    for _ in range(repeats):
+        result = None  # release the previous run's result before measuring the next
+        rss_before = (_status_kb("VmRSS") or 0) * 1024
+        exact_peak = _reset_peak()
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = fn(*args, **kwargs)
+        runs.append((time.perf_counter() - wall, time.process_time() - cpu))
+        run_peak = (_status_kb("VmHWM") if exact_peak else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) or 0
+        run_peak *= 1024
+        peak, increment = max(peak, run_peak), max(increment, run_peak - rss_before)
+    walls = sorted(w for w, _ in runs)
+    best = min(runs)
     return result, {
-        "wall_s": wall,
-        "cpu_s": cpu,
+        "wall_s": best[0],
+        "cpu_s": best[1],
+        "wall_median_s": walls[len(walls) // 2],
+        "repeats": repeats,
         "peak_rss_bytes": peak,
-        "peak_increment_bytes": max(0, peak - rss_before),
+        "peak_increment_bytes": increment,
     }
 
 
