@@ -81,6 +81,14 @@ def child_main(run_contender) -> None:
     print("RESULT " + json.dumps(out), flush=True)
 
 
+def entry(run_contender, main) -> None:
+    """A benchmark script's ``__main__``: contender child with ``--contender``, else the parent."""
+    if "--contender" in sys.argv:
+        child_main(run_contender)
+    else:
+        main()
+
+
 def run_isolated(script: str, spec: dict, *, env: dict | None = None, timeout: float = 3600) -> dict:
     """Run one contender in a fresh process and return its JSON report."""
     full_env = dict(os.environ)

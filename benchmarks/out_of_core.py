@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 
 import problems  # noqa: E402
-from _harness import GB, child_main, markdown_table, measure, run_isolated, write_results  # noqa: E402
+from _harness import GB, entry, markdown_table, measure, run_isolated, write_results  # noqa: E402
 
 RCOND = 1e-10
 
@@ -84,7 +84,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if "--contender" in sys.argv:
-        child_main(run_contender)
-    else:
-        main()
+    entry(run_contender, main)
