@@ -1,0 +1,49 @@
+"""PDE solving with sampled networks: domains, operators, conditions, problems, solvers."""
+
+from pipeline.pde.conditions import BoundaryCondition, Dirichlet, Neumann, Periodic, Robin
+from pipeline.pde.domains import Ball, BoundarySample, Box, Domain, LShape, Polygon, UserDomain
+from pipeline.pde.operators import (
+    LinearOperator,
+    advection,
+    biharmonic,
+    derivative,
+    directional,
+    gradient,
+    helmholtz,
+    identity,
+    laplacian,
+    normal_derivative,
+)
+from pipeline.pde.problems import PROBLEMS, StaticProblem, get_problem, problem_names
+from pipeline.pde.static import StaticSolution, solve_static
+
+__all__ = [
+    "PROBLEMS",
+    "Ball",
+    "BoundaryCondition",
+    "BoundarySample",
+    "Box",
+    "Dirichlet",
+    "Domain",
+    "LShape",
+    "LinearOperator",
+    "Neumann",
+    "Periodic",
+    "Polygon",
+    "Robin",
+    "StaticProblem",
+    "StaticSolution",
+    "UserDomain",
+    "advection",
+    "biharmonic",
+    "derivative",
+    "directional",
+    "get_problem",
+    "gradient",
+    "helmholtz",
+    "identity",
+    "laplacian",
+    "normal_derivative",
+    "problem_names",
+    "solve_static",
+]

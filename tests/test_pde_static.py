@@ -1,0 +1,135 @@
+"""Static PDE solves against exact solutions and an independent reference."""
+
+import numpy as np
+import pytest
+
+from pipeline.pde import (
+    Box,
+    Dirichlet,
+    LShape,
+    StaticProblem,
+    get_problem,
+    laplacian,
+    problem_names,
+    solve_static,
+)
+from pipeline.pde.enrichment import corner_singularity
+
+
+def test_poisson_sin_sin_to_1e8_on_the_101_grid():
+    problem = get_problem("poisson_sin2d")
+    solution = solve_static(problem)
+    grid = problem.evaluation_points()
+    assert grid.shape == (101 * 101, 2)
+    assert solution.error() < 1e-8
+    residuals = solution.residuals()
+    assert residuals["dirichlet"] < 1e-8  # u = 0 on fresh boundary points
+    # derivatives of the solution are accurate too
+    x = np.random.default_rng(0).uniform(size=(200, 2))
+    ux = solution.derivative(x, (1, 0))
+    np.testing.assert_allclose(ux, np.pi * np.cos(np.pi * x[:, 0]) * np.sin(np.pi * x[:, 1]), atol=1e-6)
+
+
+def test_error_decreases_with_width():
+    problem = get_problem("poisson_sin2d")
+    errors = [solve_static(problem, width=w, n_interior=3000, n_boundary=600, seed=1).error() for w in (100, 200, 400)]
+    assert errors[0] > errors[1] > errors[2]
+    assert errors[2] < 1e-4
+
+
+def test_static_beam_to_1e8():
+    solution = solve_static(get_problem("beam_static"))
+    assert solution.error() < 1e-8
+    res = solution.residuals()
+    assert max(res[k] for k in ("clamped_value", "clamped_slope", "free_moment", "free_shear")) < 1e-10
+
+
+@pytest.mark.parametrize("name, tol", [("helmholtz_sin", 1e-8), ("poisson_periodic", 1e-7), ("poisson_mixed", 1e-7)])
+def test_conditions_dirichlet_neumann_robin_periodic(name, tol):
+    solution = solve_static(get_problem(name))
+    assert solution.error() < tol
+    assert all(v < 1e-6 for k, v in solution.residuals().items() if k != "pde")
+
+
+def test_lshape_agrees_with_the_finite_difference_reference():
+    enriched = solve_static(get_problem("poisson_lshape"))
+    plain = solve_static(get_problem("poisson_lshape", enrich=False))
+    assert enriched.error() < 1e-3
+    assert plain.error() > 10 * enriched.error()  # the corner singularity limits the plain basis
+
+
+def test_corner_singularity_is_harmonic_and_vanishes_on_its_edges():
+    s = corner_singularity((0.0, 0.0), angle_from=0.0, opening=1.5 * np.pi)
+    edges = np.r_[np.c_[np.linspace(0.01, 1, 20), np.zeros(20)], np.c_[np.zeros(20), -np.linspace(0.01, 1, 20)]]
+    np.testing.assert_allclose(s.value(edges), 0.0, atol=1e-15)
+    x = np.array([[-0.3, 0.4], [0.2, 0.5], [-0.6, -0.2]])
+    h = 1e-4
+    lap = sum((s.value(x + e) - 2 * s.value(x) + s.value(x - e)) / h**2 for e in (np.array([h, 0]), np.array([0, h])))
+    np.testing.assert_allclose(lap, 0.0, atol=1e-5)
+    grad_fd = np.stack([(s.value(x + e) - s.value(x - e)) / (2 * h) for e in (np.array([h, 0]), np.array([0, h]))], 1)
+    np.testing.assert_allclose(s.gradient(x), grad_fd, rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_lshape_reference_is_self_consistent():
+    from pipeline.pde.reference import LSHAPE_RATE, lshape_finite_differences, lshape_reference
+
+    x = get_problem("poisson_lshape").evaluation_points()
+    fine, finer = lshape_finite_differences(512)(x), lshape_finite_differences(1024)(x)
+    finest_extrapolated = finer + (finer - fine) / (2**LSHAPE_RATE - 1)
+    ref = lshape_reference(x)
+    assert np.linalg.norm(ref - finest_extrapolated) / np.linalg.norm(finest_extrapolated) < 1e-4
+
+
+@pytest.mark.slow
+def test_sum_of_sines_in_ten_dimensions():
+    assert solve_static(get_problem("poisson_sum_sin", dim=10)).error() < 1e-4
+
+
+def test_a_user_problem_on_a_user_domain():
+    domain = Box.cube(2) - Box([0.4, 0.4], [0.6, 0.6])
+
+    def exact(x):
+        return np.exp(x[:, 0]) * np.sin(x[:, 1])  # harmonic
+
+    problem = StaticProblem("harmonic", domain, laplacian(2), lambda x: np.zeros(len(x)),
+                            (Dirichlet(lambda x, data: exact(x)),), exact=exact,
+                            defaults={"width": 600, "n_interior": 3000, "n_boundary": 1500})
+    assert solve_static(problem).error() < 1e-8
+
+
+def test_registry_lists_problems_and_rejects_unknown_names():
+    names = problem_names()
+    for required in ("poisson_sin2d", "poisson_sum_sin", "poisson_gaussian", "poisson_lshape", "helmholtz_sin",
+                     "beam_static"):
+        assert required in names
+    with pytest.raises(ValueError, match="unknown problem 'poison'.*poisson_sin2d"):
+        get_problem("poison")
+    with pytest.raises(ValueError, match="has no parameter 'beta'.*dim"):
+        get_problem("poisson_sum_sin", beta=3)
+    with pytest.raises(ValueError, match="dim must be an integer"):
+        get_problem("poisson_sum_sin", dim=0)
+
+
+def test_bad_input_names_the_setting():
+    problem = get_problem("poisson_sin2d")
+    with pytest.raises(ValueError, match="relu"):
+        solve_static(problem, activation="relu")
+    with pytest.raises(ValueError, match="n_boundary must be positive"):
+        solve_static(problem, n_boundary=0)
+    with pytest.raises(ValueError, match="rcond"):
+        solve_static(problem, rcond=0.0)
+    with pytest.raises(ValueError, match="kappa"):
+        solve_static(problem, kappa=-1.0)
+    with pytest.raises(ValueError, match="'swim' needs function values"):
+        solve_static(problem, sampler="swim")
+    with pytest.raises(ValueError, match="unknown solver setting 'widht'"):
+        solve_static(problem, widht=10)
+    with pytest.raises(ValueError, match="acts in 2 dimensions"):
+        StaticProblem("bad", Box.cube(3), laplacian(2), lambda x: x[:, 0], (Dirichlet(0.0),))
+    with pytest.raises(ValueError, match="unknown boundary part 'x5-'"):
+        solve_static(StaticProblem("bad", Box.cube(2), laplacian(2), lambda x: x[:, 0], (Dirichlet(0.0, on="x5-"),)))
+    with pytest.raises(ValueError, match="weight"):
+        Dirichlet(0.0, weight=-2.0)
+    lshape = get_problem("poisson_lshape")
+    assert isinstance(lshape.domain, type(LShape()))
