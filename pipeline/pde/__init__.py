@@ -16,6 +16,8 @@ from pipeline.pde.operators import (
 )
 from pipeline.pde.problems import PROBLEMS, StaticProblem, get_problem, problem_names
 from pipeline.pde.static import StaticSolution, solve_static
+from pipeline.pde.evolution import Evolution, EvolutionProblem, EvolutionResult, evolve
+from pipeline.pde import evolution_problems as _evolution_problems  # noqa: F401  (registers the problems)
 
 __all__ = [
     "PROBLEMS",
@@ -25,6 +27,9 @@ __all__ = [
     "Box",
     "Dirichlet",
     "Domain",
+    "Evolution",
+    "EvolutionProblem",
+    "EvolutionResult",
     "LShape",
     "LinearOperator",
     "Neumann",
@@ -38,6 +43,7 @@ __all__ = [
     "biharmonic",
     "derivative",
     "directional",
+    "evolve",
     "get_problem",
     "gradient",
     "helmholtz",

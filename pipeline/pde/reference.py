@@ -55,3 +55,78 @@ def lshape_finite_differences(n: int = 512) -> RegularGridInterpolator:
     u = np.zeros(X.shape)
     u[inside] = spla.spsolve(a, np.full(centre.size, h * h))
     return RegularGridInterpolator((axis, axis), u)
+
+
+# ----------------------------------------------------------------------------- Burgers
+@lru_cache(maxsize=8)
+def _hermite(n: int):
+    return np.polynomial.hermite.hermgauss(n)
+
+
+def burgers_cole_hopf(x, t: float, nu: float, *, nodes: int = 200, derivative: bool = False) -> np.ndarray:
+    """Viscous Burgers ``u_t + u u_x = ν u_xx``, ``u0 = -sin πx``, by the Cole–Hopf transform.
+
+    ``u(x, t) = -∫ sin π(x-η) f(x-η) e^{-η²/4νt} dη / ∫ f(x-η) e^{-η²/4νt} dη`` with
+    ``f(y) = exp(-cos(πy) / 2πν)``; with ``η = √(4νt) s`` both integrals are Gauss–Hermite
+    sums (200 nodes: 100 and 200 agree to 1e-13 at the shock; NumPy cannot build more than ~150-200),
+    evaluated with a log-sum-exp shift (the exponents reach 1/(2πν) = 50 at ν = 0.01/π).
+    ``derivative=True`` returns ``u_x`` from the differentiated sums.  Checked against the
+    literature value max|u_x(0, t)| = 152.00516 at t = 1.6037/π (``tests/test_pde_evolution.py``).
+    """
+    x = np.asarray(x, dtype=float)
+    if t <= 0:
+        return -np.pi * np.cos(np.pi * x) if derivative else -np.sin(np.pi * x)
+    s, w = _hermite(nodes)
+    y = x[:, None] - np.sqrt(4 * nu * t) * s[None, :]
+    k = 1.0 / (2 * np.pi * nu)
+    exponent = -k * np.cos(np.pi * y) + np.log(w)[None, :]
+    e = np.exp(exponent - exponent.max(axis=1, keepdims=True))
+    sin, cos = np.sin(np.pi * y), np.cos(np.pi * y)
+    num = (sin * e).sum(axis=1)
+    den = e.sum(axis=1)
+    if not derivative:
+        return -num / den
+    # d/dx of e_i is e_i · k π sin(π y_i)
+    dnum = (np.pi * cos * e + sin * e * k * np.pi * sin).sum(axis=1)
+    dden = (e * k * np.pi * sin).sum(axis=1)
+    return -(dnum * den - num * dden) / den**2
+
+
+# ----------------------------------------------------------------------------- Allen–Cahn
+@lru_cache(maxsize=4)
+def allen_cahn_reference(n: int = 2048, eps: float = 1e-4, rate: float = 5.0, t_end: float = 1.0):
+    """Allen–Cahn ``u_t = ε u_xx + r (u - u³)`` on [-1, 1] periodic, ``u0 = x² cos πx``.
+
+    Method of lines with 4th-order periodic central differences on ``n`` points and scipy's
+    BDF (rtol 1e-10); returns ``u(x, t)`` by periodic cubic interpolation in x of the dense
+    output.  ``n = 2048`` and ``n = 4096`` agree to ~1e-7 (relative L2 on the 201 × 11 grid).
+    """
+    import scipy.integrate
+    from scipy.interpolate import CubicSpline
+
+    h = 2.0 / n
+    x = -1.0 + h * np.arange(n)
+    main = np.full(n, -30.0)
+    diag = {1: 16.0, 2: -1.0}
+    lap = sp.diags([main] + [np.full(n - k, v) for k, v in diag.items()] * 2, [0, 1, 2, -1, -2], format="lil")
+    for k, v in diag.items():  # periodic wrap-around
+        for i in range(k):
+            lap[i, n - k + i] = v
+            lap[n - k + i, i] = v
+    lap = (eps / (12 * h * h)) * lap.tocsr()
+
+    def rhs(t, u):
+        return lap @ u + rate * (u - u**3)
+
+    def jac(t, u):
+        return lap + sp.diags(rate * (1 - 3 * u**2))
+
+    sol = scipy.integrate.solve_ivp(rhs, (0.0, t_end), x**2 * np.cos(np.pi * x), method="BDF", jac=jac,
+                                    rtol=1e-10, atol=1e-12, dense_output=True)
+
+    def u(points, t):
+        values = sol.sol(t)
+        spline = CubicSpline(np.append(x, 1.0), np.append(values, values[0]), bc_type="periodic")
+        return spline(np.asarray(points, float))
+
+    return u

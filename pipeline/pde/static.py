@@ -27,7 +27,7 @@ from pipeline.pde.conditions import BoundaryCondition, Condition, Periodic
 from pipeline.pde.domains import METHODS
 from pipeline.pde.operators import LinearOperator
 
-__all__ = ["RowGroup", "StaticSolution", "assemble_rows", "solve_static"]
+__all__ = ["RowGroup", "StaticSolution", "assemble_rows", "operator_columns", "operator_rows", "solve_static"]
 
 #: Settings every problem may override in its ``defaults``.
 GLOBAL_DEFAULTS = {
@@ -80,12 +80,19 @@ def _unpack(packed, group: RowGroup):
     return x, data, partner
 
 
-def _operator_rows(op, layer, enrichments, x, data, xp):
-    """``[L Φ | L 1 | L s_k …]`` at the points ``x``."""
+def operator_columns(op, layer, enrichments, x, data, xp):
+    """``[L Φ | L 1 | L s_k …]`` at the points ``x``, as a list of column blocks."""
     cols = [op.features(layer, x, data), op.constant_column(x, data)[:, None]]
     for e in enrichments:
         cols.append(xp.asarray(e.apply(op, to_host(x), {k: to_host(v) for k, v in data.items()}))[:, None])
     return cols
+
+
+def operator_rows(op, network: SampledNetwork, x, data=None, enrichments=()):
+    """``[L Φ | L 1 | L s_k …]`` at the points ``x`` as one ``(n, width + 1 + n_e)`` array."""
+    xp = namespace_of(x)
+    cols = operator_columns(op, network.layers[0], enrichments, xp.asarray(x, dtype=COMPUTE_DTYPE), data or {}, xp)
+    return xp.concatenate(cols, axis=1)
 
 
 def _group_rows(packed, network: SampledNetwork, group: RowGroup, with_rhs: bool = True):
@@ -98,12 +105,12 @@ def _group_rows(packed, network: SampledNetwork, group: RowGroup, with_rhs: bool
     for op in group.operators:
         rows = xp.empty((x.shape[0], n_cols), dtype=COMPUTE_DTYPE, order="F")
         start = 0
-        for col in _operator_rows(op, layer, group.enrichments, x, data, xp):
+        for col in operator_columns(op, layer, group.enrichments, x, data, xp):
             rows[:, start : start + col.shape[1]] = col
             start += col.shape[1]
         if group.paired:
             start = 0
-            for col in _operator_rows(op, layer, group.enrichments, partner, data, xp):
+            for col in operator_columns(op, layer, group.enrichments, partner, data, xp):
                 rows[:, start : start + col.shape[1]] -= col
                 start += col.shape[1]
         if with_rhs:
@@ -174,7 +181,7 @@ class StaticSolution:
         layer = self.network.layers[0]
         enrichments = getattr(self.problem, "enrichments", ())
         operator = identity(1.0) if operator is None else operator
-        cols = _operator_rows(operator, layer, enrichments, x, data or {}, xp)
+        cols = operator_columns(operator, layer, enrichments, x, data or {}, xp)
         c = xp.asarray(self.coef)
         out = cols[0] @ c[: layer.width]
         for k, col in enumerate(cols[1:]):

@@ -1,0 +1,589 @@
+"""Time-dependent PDEs by a neural method of lines (DESIGN.md §1.3, §3.3).
+
+``u(x, t) = Ψ(x) a(t)`` with ``Ψ = [Φ | 1]`` a sampled basis fixed per time block.  At every
+instant the PDE ``u_t = L u + N(u) + f`` (or ``u_tt = …``) is imposed in the least-squares sense
+on collocation points, together with boundary rows:
+
+    M a' = K a + [N(u_X); 0] + F(t),     M = [Ψ_X; κ B Ψ_B],   K = [(L Ψ)_X; -λ κ B Ψ_B],
+                                         F = [f_X(t); κ (g_t + λ g)(t)]
+
+(penalty rows: the boundary values relax to the data at rate λ), or with a boundary-compliant
+basis ``Ψ N`` whose coefficients satisfy homogeneous conditions by construction (``N`` spans the
+null space of the boundary rows).  One TSQR of ``[M | K | F]`` gives ``R = U S Vᵀ`` and
+``Z = Qᵀ [K | F]``; in the coordinates ``y = S_k V_kᵀ a`` (orthonormal on the rows: ``M a = Q U_k
+y``) the ODE is small and well conditioned:
+
+    y' = A y + U_kᵀ Qᵀ (…),   A = U_kᵀ Z_K V_k S_k⁻¹.
+
+Nonlinear terms are evaluated point-wise from the reduced matrices ``D̂_α = (∂^α Ψ)_X V_k S_k⁻¹``
+and projected with ``M̂ = M V_k S_k⁻¹ = Q U_k`` — a few mat-vecs per right-hand side, no
+linearisation.  Integration proceeds window by window: a window is a pure function of
+``(state, t0, t1)``, so runs can be stored as they go and resumed.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import dask.array as da
+import numpy as np
+
+from pipeline.backend import COMPUTE_DTYPE
+from pipeline.cluster import compute
+from pipeline.linalg import LeastSquaresFactor, check_regularisation, lstsq, tsqr_factor
+from pipeline.nn import ELMSampler, SWIMSampler, child_seed, get_activation, get_sampler, root_seed, sample_network
+from pipeline.nn.network import SampledNetwork
+from pipeline.pde.conditions import BoundaryCondition, Periodic
+from pipeline.pde.domains import METHODS as POINT_METHODS
+from pipeline.pde.domains import Domain
+from pipeline.pde.integrators import EXPLICIT_METHODS, METHODS, DivergenceError, Trajectory, integrate
+from pipeline.pde.operators import LinearOperator, derivative, identity
+from pipeline.pde.static import RowGroup, _group_rows, operator_rows
+
+__all__ = ["Evolution", "EvolutionProblem", "EvolutionResult", "Projection", "Window", "evolve"]
+
+
+# ----------------------------------------------------------------------------- problems
+@dataclass(frozen=True, eq=False)
+class EvolutionProblem:
+    """``u_t = L u + N(u) + f`` (``time_order=2``: ``u_tt = …``) with boundary conditions.
+
+    Args:
+        name, domain, operator: as for static problems; ``operator`` is the linear part ``L``.
+        initial: ``u0(x)``.
+        t_span: ``(t0, t1)``.
+        nonlinear: ``N(u, x, t) -> (n,)`` where ``u[alpha]`` is ``∂^α u`` at the collocation
+            points for every multi-index in ``nonlinear_derivatives`` (``u[(0,) * d]`` is ``u``).
+        source: ``f(x, t)``.
+        conditions: boundary conditions; values are called as ``g(x, data)`` with ``data["t"]``.
+        time_order: 1 or 2.
+        initial_velocity: ``u_t(x, 0)`` for second-order problems.
+        exact / reference: ``u(x, t)``.
+        autonomous: ``f`` and the boundary data do not depend on time (enables exact propagation).
+        params, defaults, description: as for static problems.
+        evaluation: ``() -> (points, times)`` of the fixed space–time error grid.
+    """
+
+    name: str
+    domain: Domain
+    operator: LinearOperator
+    initial: Callable
+    t_span: tuple[float, float]
+    nonlinear: Callable | None = None
+    nonlinear_derivatives: tuple = ()
+    source: Callable | None = None
+    conditions: tuple = ()
+    time_order: int = 1
+    initial_velocity: Callable | None = None
+    exact: Callable | None = None
+    reference: Callable | None = None
+    autonomous: bool = True
+    description: str = ""
+    params: dict = field(default_factory=dict)
+    defaults: dict = field(default_factory=dict)
+    evaluation: Callable | None = None
+
+    def __post_init__(self):
+        d = self.domain.dim
+        self.operator.check_dim(d)
+        if self.initial is None or not callable(self.initial):
+            raise ValueError(f"problem {self.name!r} needs an initial condition u0(x)")
+        if self.time_order not in (1, 2):
+            raise ValueError(f"time_order must be 1 or 2, got {self.time_order!r}")
+        if self.time_order == 2 and self.initial_velocity is None:
+            raise ValueError(f"problem {self.name!r} is second order in time and needs initial_velocity u_t(x, 0)")
+        if self.time_order == 2 and self.nonlinear is not None:
+            raise ValueError("nonlinear terms are supported for first-order problems only")
+        _check_span(self.t_span)
+        for alpha in self.nonlinear_derivatives:
+            if len(tuple(alpha)) != d:
+                raise ValueError(f"nonlinear derivative {alpha} needs {d} entries (one per dimension)")
+
+    @property
+    def truth(self):
+        return self.exact if self.exact is not None else self.reference
+
+    @property
+    def linear(self) -> bool:
+        return self.nonlinear is None
+
+    def max_order(self) -> int:
+        orders = [self.operator.order] + [sum(a) for a in self.nonlinear_derivatives]
+        orders += [c.max_order(self.domain.dim) for c in self.conditions]
+        return max(orders)
+
+    def evaluation_grid(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(points, times)``: default 201 points (1-D) / 51² (2-D) / 2000 random points, 11 times."""
+        if self.evaluation is not None:
+            return self.evaluation()
+        d = self.domain.dim
+        lo, hi = self.domain.bounds
+        if d <= 2:
+            m = 201 if d == 1 else 51
+            axes = [np.linspace(lo[i], hi[i], m) for i in range(d)]
+            pts = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, d)
+            pts = pts[self.domain.contains(pts)]
+        else:
+            pts = self.domain.sample_interior(2000, seed=2024)
+        return pts, np.linspace(self.t_span[0], self.t_span[1], 11)
+
+    def spatial(self, t: float):
+        """The static problem of the spatial part at time ``t`` (for collocation groups)."""
+        from pipeline.pde.problems import StaticProblem
+
+        source = self.source
+        f = (lambda x: source(x, t)) if source is not None else (lambda x: np.zeros(len(x)))
+        conds = tuple(_at_time(c, t) for c in self.conditions)
+        return StaticProblem(self.name, self.domain, self.operator, f, conds)
+
+
+def _check_span(span):
+    try:
+        t0, t1 = (float(v) for v in span)
+    except (TypeError, ValueError):
+        raise ValueError(f"t_span must be two numbers (t0, t1), got {span!r}") from None
+    if not (np.isfinite(t0) and np.isfinite(t1)) or t1 <= t0:
+        raise ValueError(f"the time span must be non-empty and increasing, got ({t0}, {t1})")
+
+
+def _at_time(condition, t):
+    if isinstance(condition, BoundaryCondition) and callable(condition.value):
+        value = condition.value
+        # the time passed with the data (by the forcing rows) wins over the block time
+        return replace(condition, value=lambda x, data, _v=value, _t=t: _v(x, {"t": _t, **(data or {})}))
+    return condition
+
+
+# ----------------------------------------------------------------------------- projection
+@dataclass
+class Projection:
+    """The reduced ODE of one time block.
+
+    ``a = lift @ transform @ y`` maps reduced coordinates to basis coefficients ``[c | c0]``.
+    """
+
+    network: SampledNetwork
+    lift: np.ndarray  # (width + 1, m): identity (penalty) or the null-space basis (compliant)
+    transform: np.ndarray  # (m, k): V_k S_k⁻¹
+    a: np.ndarray  # (k, k) reduced linear operator
+    b: np.ndarray | None  # (k,) projected autonomous forcing
+    singular_values: np.ndarray
+    rank: int
+    rcond: float
+    mass_hat: np.ndarray | None = None  # rows × k: M V_k S_k⁻¹ (orthonormal columns)
+    interior_rows: int = 0
+    derivative_hat: dict = field(default_factory=dict)  # alpha -> (n_int, k)
+    forcing: Callable | None = None  # t -> rows (non-autonomous forcing rows)
+    x_interior: np.ndarray | None = None
+    diagnostics: dict = field(default_factory=dict)
+
+    @property
+    def coefficient_map(self) -> np.ndarray:
+        """``(width + 1, k)``: basis coefficients per reduced coordinate."""
+        return self.lift @ self.transform
+
+    def evaluator(self, x: np.ndarray) -> np.ndarray:
+        """``E`` with ``u(x) = E y``: ``(n_points, k)``."""
+        return operator_rows(identity(1.0), self.network, x) @ self.coefficient_map
+
+    def fit(self, values_at, x: np.ndarray) -> np.ndarray:
+        """Reduced coordinates of the least-squares fit of values at points ``x``."""
+        rows = operator_rows(identity(1.0), self.network, x) @ self.lift
+        sol = lstsq(rows, np.asarray(values_at, dtype=float), rcond=self.rcond)
+        # y = S_k V_kᵀ z, and transformᵀ = S_k⁻¹ V_kᵀ
+        s = self.singular_values[: self.rank]
+        return s * s * (self.transform.T @ sol.coef)
+
+
+def _balance(interior_rows, groups, network, kappa):
+    """κ per boundary group for the mass rows: ``kappa · sqrt(n_int/n_g) · rms(Ψ_X) / rms(BΨ_g)``."""
+    reference = float(np.sqrt(np.mean(interior_rows[:256] ** 2)))
+    out = []
+    for g in groups:
+        if g.weight is not None:
+            out.append(g)
+            continue
+        rows = _group_rows(np.asarray(g.points[:256]), network, g, with_rhs=False)
+        scale = float(np.sqrt(np.mean(rows**2))) if rows.size else 0.0
+        w = kappa * np.sqrt(max(len(interior_rows), 1) / max(g.n_rows, 1)) * (reference / scale if scale > 0 else 1.0)
+        out.append(replace(g, weight=float(w)))
+    return out
+
+
+def _null_space(constraints: np.ndarray, tol: float = 1e-10) -> np.ndarray:
+    """Orthonormal basis of the approximate null space of the constraint rows."""
+    _, s, vt = np.linalg.svd(constraints, full_matrices=True)
+    rank = int(np.count_nonzero(s > tol * s[0])) if s.size else 0
+    return vt[rank:].T
+
+
+def build_projection(problem: EvolutionProblem, network: SampledNetwork, x_int: np.ndarray, groups: list,
+                     settings: dict, t0: float) -> Projection:
+    """Assemble and reduce the coefficient ODE of one time block (see the module docstring)."""
+    width = network.width
+    psi_int = operator_rows(identity(1.0), network, x_int)
+    l_int = operator_rows(problem.operator, network, x_int)
+    boundary_mode = settings["boundary"]
+    if boundary_mode == "compliant":
+        constraint_rows = [_group_rows(np.asarray(g.points), network, g, with_rhs=False) for g in groups]
+        for g in groups:
+            if g.rhs is not None and not _is_zero(g, t0):
+                raise ValueError(f"the compliant basis needs homogeneous conditions, but {g.name!r} has non-zero data; "
+                                 "use boundary='penalty'")
+        lift = _null_space(np.vstack(constraint_rows)) if constraint_rows else np.eye(width + 1)
+        mass, stiff = psi_int @ lift, l_int @ lift
+        forcing_rows = _source_rows(problem, x_int, t0)[:, None]
+        weighted = []
+    else:
+        lift = np.eye(width + 1)
+        weighted = _balance(psi_int, groups, network, settings["kappa"])
+        relax = settings["relaxation"]
+        if relax is None:  # the interior operator's own rate scale
+            relax = float(np.sqrt(np.mean(l_int**2)) / max(np.sqrt(np.mean(psi_int**2)), 1e-300))
+        mass_parts, stiff_parts = [psi_int], [l_int]
+        for g in weighted:
+            rows = g.weight * _group_rows(np.asarray(g.points), network, g, with_rhs=False)
+            mass_parts.append(rows)
+            stiff_parts.append(-relax * rows)
+        mass, stiff = np.vstack(mass_parts), np.vstack(stiff_parts)
+        settings = {**settings, "relaxation": relax}
+        forcing_rows = _forcing_rows(problem, x_int, weighted, settings["relaxation"], t0)[:, None]
+    design = np.hstack([mass, stiff, forcing_rows])
+    m = mass.shape[1]
+    (r,) = compute(tsqr_factor(da.from_array(design, chunks=(max(len(design), 1), -1)), name="the collocation rows"))
+    factor = LeastSquaresFactor(r, n_columns=m, n_rows=len(design))
+    u, s, vt = factor.svd
+    keep = factor.filter_factors(settings["rcond"]) > 0
+    k = int(keep.sum())
+    transform = vt[:k].T / s[:k]
+    z = factor.r[:m, m:]
+    a = u[:, :k].T @ z[:, :m] @ transform
+    b = u[:, :k].T @ z[:, m]
+    needs_rows = (not problem.linear) or (not problem.autonomous)
+    proj = Projection(network, lift, transform, a, b if problem.autonomous else None, s, k, settings["rcond"],
+                      x_interior=x_int, interior_rows=len(x_int))
+    if needs_rows:
+        proj.mass_hat = mass @ transform
+        proj.forcing = (lambda t: _forcing_rows(problem, x_int, weighted, settings.get("relaxation") or 0.0, t)) \
+            if boundary_mode == "penalty" else (lambda t: _source_rows(problem, x_int, t))
+        for alpha in problem.nonlinear_derivatives:
+            alpha = tuple(alpha)
+            op = identity(1.0) if sum(alpha) == 0 else derivative(alpha)
+            proj.derivative_hat[alpha] = operator_rows(op, network, x_int) @ lift @ transform
+    eig = np.linalg.eigvals(a) if k <= 3000 else np.array([np.nan])
+    proj.diagnostics = {"rank": k, "width": width, "rows": len(design), "cutoff": settings["rcond"],
+                        "max_growth_rate": float(np.max(eig.real)), "spectral_radius": float(np.max(np.abs(eig))),
+                        "boundary": boundary_mode, "weights": {g.name: g.weight for g in weighted},
+                        "relaxation": settings.get("relaxation")}
+    return proj
+
+
+def _is_zero(group: RowGroup, t) -> bool:
+    pts = np.asarray(group.points)
+    d = group.dim
+    data = {"normal": pts[:, d : 2 * d], "t": t} if group.normals else {"t": t}
+    return bool(np.all(np.asarray(group.rhs(pts[:, :d], data)) == 0))
+
+
+def _source_rows(problem, x_int, t):
+    return np.zeros(len(x_int)) if problem.source is None else np.asarray(problem.source(x_int, t), dtype=float)
+
+
+def _forcing_rows(problem, x_int, weighted, relax, t, dt=1e-6):
+    """``F(t) = [f_X(t); κ (g_t + λ g)]`` for the penalty formulation."""
+    parts = [_source_rows(problem, x_int, t)]
+    for g in weighted:
+        if g.rhs is None:
+            parts.append(np.zeros(g.n_rows))
+            continue
+        pts = np.asarray(g.points)
+        d = g.dim
+        base = {"normal": pts[:, d : 2 * d]} if g.normals else {}
+        value = np.asarray(g.rhs(pts[:, :d], {**base, "t": t}), dtype=float)
+        rate = 0.0 if problem.autonomous else (
+            np.asarray(g.rhs(pts[:, :d], {**base, "t": t + dt}), float) - np.asarray(g.rhs(pts[:, :d], {**base, "t": t - dt}), float)
+        ) / (2 * dt)
+        parts.append(g.weight * (rate + relax * value))
+    return np.concatenate(parts)
+
+
+# ----------------------------------------------------------------------------- integration
+@dataclass
+class Window:
+    """One integration window: coefficient states (and fields) at its output times."""
+
+    block: int
+    t0: float
+    t1: float
+    times: np.ndarray
+    states: np.ndarray  # (n_times, k · time_order)
+    coefficients: np.ndarray  # (n_times, width + 1): [c | c0]
+    fields: np.ndarray | None  # (n_times, n_points) on the output points, if given
+    stats: dict
+
+
+@dataclass
+class EvolutionResult:
+    problem: EvolutionProblem
+    times: np.ndarray
+    fields: np.ndarray  # (n_times, n_points)
+    points: np.ndarray
+    windows: list[Window]
+    projections: list[Projection]
+    settings: dict
+    timings: dict
+
+    def error(self) -> float:
+        """Relative L2 error over the whole space–time grid."""
+        truth = self.problem.truth
+        if truth is None:
+            raise ValueError(f"problem {self.problem.name!r} has no exact or reference solution")
+        ref = np.stack([np.asarray(truth(self.points, t)) for t in self.times])
+        return float(np.linalg.norm(self.fields - ref) / np.linalg.norm(ref))
+
+    def errors_in_time(self) -> np.ndarray:
+        truth = self.problem.truth
+        ref = np.stack([np.asarray(truth(self.points, t)) for t in self.times])
+        return np.linalg.norm(self.fields - ref, axis=1) / np.maximum(np.linalg.norm(ref, axis=1), 1e-300)
+
+
+GLOBAL_DEFAULTS = {
+    "width": 400,
+    "activation": "tanh",
+    "sampler": "uswim",
+    "weight_scale": 1.0,
+    "bias_scale": 1.0,
+    "n_interior": 1000,
+    "n_boundary": 100,
+    "points": "uniform",
+    "rcond": 1e-10,
+    "kappa": 1.0,
+    "relaxation": None,
+    "boundary": "penalty",
+    "method": None,
+    "rtol": 1e-10,
+    "atol": 1e-12,
+    "blocks": 1,
+    "windows": 1,
+    "pool_size": 2000,
+    "seed": 0,
+}
+
+
+def _settings(problem: EvolutionProblem, overrides: dict) -> dict:
+    unknown = sorted(set(overrides) - set(GLOBAL_DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown evolution setting {unknown[0]!r}; allowed: {', '.join(GLOBAL_DEFAULTS)}")
+    s = {**GLOBAL_DEFAULTS, **problem.defaults, **{k: v for k, v in overrides.items() if v is not None}}
+    for key in ("width", "n_interior", "blocks", "windows", "pool_size"):
+        v = s[key]
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{key} must be a positive integer, got {v!r}")
+    if s["points"] not in POINT_METHODS:
+        raise ValueError(f"points must be one of {POINT_METHODS}, got {s['points']!r}")
+    if s["boundary"] not in ("penalty", "compliant"):
+        raise ValueError(f"boundary must be 'penalty' or 'compliant', got {s['boundary']!r}")
+    check_regularisation(s["rcond"], None)
+    if s["rcond"] is None:
+        raise ValueError("rcond must be set for time-dependent problems")
+    if not (np.isfinite(s["kappa"]) and s["kappa"] > 0):
+        raise ValueError(f"kappa must be a positive number, got {s['kappa']!r}")
+    if s["relaxation"] is not None and not (np.isfinite(s["relaxation"]) and s["relaxation"] > 0):
+        raise ValueError(f"relaxation (the boundary rate λ) must be a positive number, got {s['relaxation']!r}")
+    method = s["method"] or ("exact" if problem.linear and problem.autonomous else "DOP853")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method == "exact" and not (problem.linear and problem.autonomous):
+        raise ValueError("method 'exact' needs a linear autonomous problem; use 'DOP853', 'BDF' or 'Radau'")
+    s["method"] = method
+    if problem.conditions and s["n_boundary"] < 1:
+        raise ValueError(f"problem {problem.name!r} has boundary conditions, so n_boundary must be positive")
+    return s
+
+
+class Evolution:
+    """A configured run: sample, project, and integrate window by window.
+
+    ``Evolution(problem, **settings).run(times, points)`` integrates over the problem's span and
+    returns an :class:`EvolutionResult`; :meth:`window` is the seam for stores and resumption:
+    a window depends only on ``(block, state, t0, t1)``.
+    """
+
+    def __init__(self, problem: EvolutionProblem, **overrides):
+        self.problem = problem
+        self.settings = _settings(problem, overrides)
+        s = self.settings
+        self.activation = get_activation(s["activation"])
+        sampler = ELMSampler(s["weight_scale"], s["bias_scale"]) if s["sampler"] == "elm" else s["sampler"]
+        self.sampler = get_sampler(sampler)
+        self.activation.check_order(problem.max_order())
+        if isinstance(self.sampler, SWIMSampler) and self.sampler.mode == "data":
+            raise ValueError("sampler 'swim' needs function values; use 'aswim' (values of u0) or 'uswim' / 'elm'")
+        self.root = root_seed(s["seed"])
+        t0, t1 = problem.t_span
+        self.block_edges = np.linspace(t0, t1, s["blocks"] + 1)
+        self.projections: dict[int, Projection] = {}
+        self.timings: dict[str, float] = {}
+        self._check_stiffness_warning_done = False
+
+    # -- basis and projection per block -----------------------------------------------
+    def _collocation(self, block):
+        s = self.settings
+        spatial = self.problem.spatial(float(self.block_edges[block]))
+        groups = spatial.row_groups(s["n_interior"], s["n_boundary"], method=s["points"],
+                                    seed=child_seed(self.root, 0, block))
+        x_int = np.asarray(groups[0].points.compute() if isinstance(groups[0].points, da.Array) else groups[0].points)
+        return x_int, groups[1:]
+
+    def projection(self, block: int, values=None) -> Projection:
+        """The block's projection; ``values(x)`` (the solution so far) drives SWIM re-sampling."""
+        if block in self.projections:
+            return self.projections[block]
+        s = self.settings
+        start = time.perf_counter()
+        pool = self.problem.spatial(0.0).pool(s["pool_size"], seed=child_seed(self.root, 1, block))
+        if block == 0 and values is None and self.sampler.passes[-1] == "fitted":
+            values = self.problem.initial  # A-SWIM: sample where u0 varies
+        if values is not None and isinstance(self.sampler, SWIMSampler):
+            sampler, pool_values = SWIMSampler("data", self.sampler.constants, self.sampler.candidates_per_neuron), \
+                np.asarray(values(pool), dtype=float)[:, None]
+        else:
+            sampler, pool_values = self.sampler, None
+        (network,) = compute(sample_network(pool, pool_values, widths=[s["width"]], activation=self.activation,
+                                            sampler=sampler, seed=child_seed(self.root, 2, block)))
+        x_int, groups = self._collocation(block)
+        proj = build_projection(self.problem, network, x_int, groups, s, float(self.block_edges[block]))
+        self._warn_if_stiff(proj)
+        self.projections[block] = proj
+        self.timings[f"projection_{block}"] = time.perf_counter() - start
+        return proj
+
+    def _warn_if_stiff(self, proj):
+        span = float(self.problem.t_span[1] - self.problem.t_span[0])
+        scale = proj.diagnostics["spectral_radius"] * span
+        if self.settings["method"] in EXPLICIT_METHODS and np.isfinite(scale) and scale > 1e4:
+            warnings.warn(
+                f"problem {self.problem.name!r} looks stiff (spectral radius × span = {scale:.1e}) for the explicit "
+                f"method {self.settings['method']!r}; use 'exact' (linear), 'BDF' or 'Radau'", RuntimeWarning,
+                stacklevel=3)
+
+    # -- states ---------------------------------------------------------------------------
+    def initial_state(self, block: int = 0, values=None, velocity=None) -> np.ndarray:
+        """Reduced initial state of a block from values (default: the problem's u0)."""
+        proj = self.projection(block, values if block > 0 else None)
+        x = self._fit_points(proj)
+        y0 = proj.fit((values or self.problem.initial)(x), x)
+        if self.problem.time_order == 2:
+            v = velocity or self.problem.initial_velocity
+            return np.concatenate([y0, proj.fit(v(x), x)])
+        return y0
+
+    def _fit_points(self, proj):
+        boundary = self.problem.domain.sample_boundary(max(self.settings["n_boundary"], 1), seed=child_seed(self.root, 3))
+        return np.vstack([proj.x_interior, boundary.points]) if self.problem.conditions else proj.x_interior
+
+    def rhs(self, proj: Projection):
+        problem = self.problem
+        a = proj.a
+        if problem.time_order == 2:
+            k = a.shape[0]
+
+            def second(t, state):
+                force = proj.b if proj.b is not None else proj.mass_hat.T @ proj.forcing(t)
+                return np.concatenate([state[k:], a @ state[:k] + force])
+
+            return second
+        n_int = proj.interior_rows
+        x = proj.x_interior
+
+        def first(t, y):
+            out = a @ y
+            if proj.b is not None and problem.linear:
+                out = out + proj.b
+            else:
+                forcing = proj.forcing(t)
+                if problem.nonlinear is not None:
+                    u = {alpha: mat @ y for alpha, mat in proj.derivative_hat.items()}
+                    forcing = forcing.copy()
+                    forcing[:n_int] += problem.nonlinear(u, x, t)
+                out = out + proj.mass_hat.T @ forcing
+            return out
+
+        return first
+
+    def window(self, block: int, state: np.ndarray, t0: float, t1: float, times=None, points=None) -> Window:
+        """Integrate one window from ``state`` at ``t0`` to ``t1`` (outputs at ``times`` in [t0, t1])."""
+        proj = self.projection(block)
+        s = self.settings
+        times = np.unique(np.concatenate([[t0], np.asarray(times if times is not None else [], float), [t1]]))
+        times = times[(times >= t0) & (times <= t1)]
+        linear = (proj.a, proj.b) if (self.problem.linear and self.problem.autonomous) else None
+        start = time.perf_counter()
+        traj = integrate(self.rhs(proj), state, times, method=s["method"], linear=linear,
+                         order=self.problem.time_order, rtol=s["rtol"], atol=s["atol"])
+        k = proj.rank
+        coefs = traj.states[:, :k] @ proj.coefficient_map.T
+        fields = None if points is None else traj.states[:, :k] @ proj.evaluator(points).T
+        stats = {**traj.stats, "seconds": time.perf_counter() - start}
+        return Window(block, t0, t1, traj.times, traj.states, coefs, fields, stats)
+
+    def run(self, times=None, points=None) -> EvolutionResult:
+        """Integrate over the whole span; fields at ``times`` on ``points`` (default: the error grid).
+
+        Settings (defaults: the problem's ``defaults``, then :data:`GLOBAL_DEFAULTS`): ``width``,
+        ``activation``, ``sampler`` (+ ``weight_scale``/``bias_scale`` for ELM), ``n_interior``,
+        ``n_boundary``, ``points`` (collocation rule), ``rcond``, ``kappa``, ``relaxation``,
+        ``boundary`` (``penalty`` / ``compliant``), ``method`` (``exact`` or a ``solve_ivp``
+        method), ``rtol``, ``atol``, ``blocks`` (time blocks re-sampling the basis),
+        ``windows``, ``pool_size``, ``seed``.
+        """
+        problem = self.problem
+        grid_points, grid_times = problem.evaluation_grid()
+        points = grid_points if points is None else np.asarray(points, float)
+        times = grid_times if times is None else np.asarray(times, float)
+        t0, t1 = problem.t_span
+        edges = np.unique(np.concatenate([self.block_edges,
+                                          np.linspace(t0, t1, self.settings["windows"] + 1)]))
+        windows, state, block = [], None, 0
+        for w0, w1 in zip(edges[:-1], edges[1:]):
+            new_block = int(np.searchsorted(self.block_edges, w0, side="right") - 1)
+            new_block = min(new_block, len(self.block_edges) - 2)
+            if state is None:
+                state = self.initial_state(0)
+            elif new_block != block:
+                prev = self.projections[block]
+                coef = prev.coefficient_map @ state[: prev.rank]
+                values = _field_function(prev.network, coef)
+                self.projection(new_block, values)
+                state = self.initial_state(new_block, values=values)
+            block = new_block
+            inside = times[(times > w0) & (times < w1)]
+            win = self.window(block, state, w0, w1, inside, points)
+            windows.append(win)
+            state = win.states[-1]
+        all_times = np.concatenate([w.times for w in windows])
+        all_fields = np.concatenate([w.fields for w in windows])
+        # keep one entry per requested time (windows share their edges)
+        keep = [int(np.argmin(np.abs(all_times - t))) for t in times]
+        return EvolutionResult(problem, times, all_fields[keep], points, windows,
+                               [self.projections[b] for b in sorted(self.projections)], self.settings,
+                               dict(self.timings))
+
+
+def _field_function(network, coef):
+    def values(x):
+        return operator_rows(identity(1.0), network, x) @ coef
+
+    return values
+
+
+def evolve(problem: EvolutionProblem, *, output_times=None, output_points=None, **settings) -> EvolutionResult:
+    """Solve a time-dependent problem; see :class:`Evolution` for the settings.
+
+    Fields are returned at ``output_times`` on ``output_points`` (default: the problem's
+    space–time error grid).
+    """
+    return Evolution(problem, **settings).run(output_times, output_points)
