@@ -463,7 +463,8 @@ class Evolution:
 
     def _warn_if_stiff(self, proj):
         span = float(self.problem.t_span[1] - self.problem.t_span[0])
-        scale = proj.diagnostics["spectral_radius"] * span
+        # second order: the rates of the first-order system are the square roots of A's eigenvalues
+        scale = proj.diagnostics["spectral_radius"] ** (1.0 / self.problem.time_order) * span
         if self.settings["method"] in EXPLICIT_METHODS and np.isfinite(scale) and scale > 1e4:
             warnings.warn(
                 f"problem {self.problem.name!r} looks stiff (spectral radius × span = {scale:.1e}) for the explicit "
@@ -523,6 +524,7 @@ class Evolution:
         linear = (proj.a, proj.b) if (self.problem.linear and self.problem.autonomous) else None
         start = time.perf_counter()
         traj = integrate(self.rhs(proj), state, times, method=s["method"], linear=linear,
+                         jacobian=proj.a if self.problem.linear else None,
                          order=self.problem.time_order, rtol=s["rtol"], atol=s["atol"])
         k = proj.rank
         coefs = traj.states[:, :k] @ proj.coefficient_map.T

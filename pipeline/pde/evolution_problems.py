@@ -114,7 +114,7 @@ def diffusion_reaction():
         description=diffusion_reaction.__doc__, evaluation=_grid_1d(-np.pi, np.pi, 0.0, 1.0),
         defaults={"width": 300, "n_interior": 1500, "points": "grid", "boundary": "compliant", "rcond": 1e-10,
                   "activation": "sin", "sampler": "elm", "weight_scale": 3.0, "bias_scale": math.pi,
-                  "method": "Radau"},
+                  "method": "DOP853"},
     )
 
 

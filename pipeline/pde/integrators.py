@@ -85,6 +85,7 @@ def integrate(
     *,
     method: str = "DOP853",
     linear: tuple[np.ndarray, np.ndarray | None] | None = None,
+    jacobian: np.ndarray | None = None,
     order: int = 1,
     rtol: float = 1e-10,
     atol: float = 1e-12,
@@ -99,6 +100,8 @@ def integrate(
         times: increasing output times, the first is the start.
         method: ``"exact"`` (needs ``linear``) or a ``solve_ivp`` method.
         linear: ``(A, b)`` when the problem is ``y^(order) = A y + b`` (autonomous).
+        jacobian: the constant ``A`` of a linear (possibly forced) problem; implicit methods get
+            the Jacobian of the first-order system from it instead of finite differences.
         order: time order of the coefficient ODE (1 or 2).
         rtol, atol: tolerances of ``solve_ivp``.
         divergence_factor: stop when ``||state|| > divergence_factor · max(1, ||state0||)``.
@@ -122,8 +125,10 @@ def integrate(
 
     blow_up.terminal = True
     kwargs = {}
-    if linear is not None and method in ("BDF", "Radau", "LSODA"):
-        a = linear[0]
+    if jacobian is None and linear is not None:
+        jacobian = linear[0]
+    if jacobian is not None and method in ("BDF", "Radau", "LSODA"):
+        a = jacobian
         if order == 1:
             kwargs["jac"] = a
         else:

@@ -1,0 +1,132 @@
+"""Time-dependent problems against exact solutions and independent references."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from pipeline.pde import Box, Dirichlet, Evolution, EvolutionProblem, evolve, get_problem, laplacian
+from pipeline.pde.integrators import DivergenceError, integrate
+from pipeline.pde.operators import derivative
+from pipeline.pde.reference import burgers_cole_hopf
+
+
+@pytest.mark.parametrize(
+    "params, tol",
+    [({"beta": 40.0}, 1e-7), ({"beta": 1e3}, 1e-4), ({"beta": 1.0, "T": 1000.0}, 1e-5)],
+    ids=["beta40", "beta1e3", "beta1-T1000"],
+)
+def test_advection(params, tol):
+    result = evolve(get_problem("advection", **params))
+    assert result.error() < tol
+    assert result.fields.shape == (11, 201)  # the fixed space–time grid
+
+
+@pytest.mark.parametrize(
+    "name, tol",
+    [("heat_1d", 1e-6), ("heat_2d", 1e-5), ("wave_1d", 1e-5), ("beam_dynamic", 1e-6), ("diffusion_reaction", 1e-6),
+     ("reaction_logistic", 1e-4), ("burgers", 1e-3), ("allen_cahn", 1e-3), ("kdv_soliton", 1e-3)],
+)
+def test_registered_problems_meet_their_targets(name, tol):
+    assert evolve(get_problem(name)).error() < tol
+
+
+def test_cole_hopf_reference_reproduces_the_literature_value():
+    nu = 0.01 / np.pi
+    t = 1.6037 / np.pi
+    slope = abs(burgers_cole_hopf(np.array([0.0]), t, nu, derivative=True)[0])
+    assert abs(slope - 152.00516) < 1e-4
+    x = np.linspace(-1, 1, 9)
+    np.testing.assert_allclose(burgers_cole_hopf(x, 0.4, nu, nodes=150), burgers_cole_hopf(x, 0.4, nu), atol=1e-12)
+
+
+def test_windows_compose_to_the_same_trajectory():
+    problem = get_problem("advection", beta=40.0)
+    one = evolve(problem)
+    many = evolve(problem, windows=5)
+    assert len(many.windows) == 5
+    np.testing.assert_allclose(many.fields, one.fields, atol=1e-10)
+    # a window is a function of (state, t0, t1): re-running the third from its start state repeats it
+    ev = Evolution(problem, windows=5)
+    result = ev.run()
+    third = result.windows[2]
+    again = ev.window(third.block, third.states[0], third.t0, third.t1, third.times, result.points)
+    np.testing.assert_allclose(again.states, third.states, atol=1e-12)
+
+
+def test_time_blocks_resample_the_basis_and_carry_the_solution():
+    problem = get_problem("heat_1d")
+    result = evolve(problem, blocks=3, sampler="aswim", activation="tanh")
+    assert len(result.projections) == 3
+    assert not np.array_equal(result.projections[0].network.layers[0].weights,
+                              result.projections[1].network.layers[0].weights)
+    assert result.error() < 1e-4
+
+
+def test_ode_methods_agree_with_exact_propagation():
+    rng = np.random.default_rng(0)
+    q = np.linalg.qr(rng.normal(size=(6, 6)))[0]
+    a = q @ np.diag([-1.0, -2.0, -0.5, -3.0, -0.1, -1.5]) @ q.T
+    b = rng.normal(size=6)
+    y0 = rng.normal(size=6)
+    times = np.linspace(0, 2, 5)
+    exact = integrate(None, y0, times, method="exact", linear=(a, b))
+    for method in ("DOP853", "Radau", "BDF"):
+        traj = integrate(lambda t, y: a @ y + b, y0, times, method=method, linear=(a, b), rtol=1e-11, atol=1e-13)
+        np.testing.assert_allclose(traj.states, exact.states, atol=1e-7)
+    closed = scipy_expm_solution(a, b, y0, 2.0)
+    np.testing.assert_allclose(exact.states[-1], closed, rtol=1e-12)
+
+
+def scipy_expm_solution(a, b, y0, t):
+    import scipy.linalg
+
+    e = scipy.linalg.expm(a * t)
+    return e @ y0 + np.linalg.solve(a, (e - np.eye(len(a))) @ b)
+
+
+def test_divergence_stops_with_the_partial_trajectory():
+    a = np.array([[3.0]])
+    with pytest.raises(DivergenceError) as info:
+        integrate(lambda t, y: a @ y, np.ones(1), np.linspace(0, 20, 41), method="exact", linear=(a, None))
+    assert 0 < len(info.value.partial.times) < 41
+    with pytest.raises(DivergenceError) as info:
+        integrate(lambda t, y: a @ y, np.ones(1), np.linspace(0, 20, 41), method="RK45")
+    assert info.value.partial.times[-1] < 20
+
+
+def test_bad_input_is_caught_before_integration():
+    box = Box([0.0], [1.0])
+    with pytest.raises(ValueError, match="initial condition"):
+        EvolutionProblem("p", box, laplacian(1), None, (0.0, 1.0))
+    for span in ((1.0, 1.0), (1.0, 0.0)):
+        with pytest.raises(ValueError, match="non-empty and increasing"):
+            EvolutionProblem("p", box, laplacian(1), lambda x: x[:, 0], span)
+    with pytest.raises(ValueError, match="initial_velocity"):
+        EvolutionProblem("p", box, laplacian(1), lambda x: x[:, 0], (0.0, 1.0), time_order=2)
+    burgers_like = EvolutionProblem("p", box, laplacian(1, 0.01), lambda x: np.sin(np.pi * x[:, 0]), (0.0, 1.0),
+                                    nonlinear=lambda u, x, t: -u[(0,)] * u[(2,)], nonlinear_derivatives=((0,), (2,)),
+                                    conditions=(Dirichlet(0.0),))
+    with pytest.raises(ValueError, match="relu.*order 2"):
+        Evolution(burgers_like, activation="relu")
+    with pytest.raises(ValueError, match="'exact' needs a linear autonomous problem"):
+        Evolution(burgers_like, method="exact")
+    with pytest.raises(ValueError, match="unknown evolution setting 'dt'"):
+        Evolution(burgers_like, dt=0.1)
+    stiff = EvolutionProblem("stiff", box, laplacian(1), lambda x: np.sin(np.pi * x[:, 0]), (0.0, 1.0),
+                             conditions=(Dirichlet(0.0),))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Evolution(stiff, method="RK45", width=100, n_interior=500).projection(0)
+    assert any("looks stiff" in str(w.message) and "BDF" in str(w.message) for w in caught)
+
+
+def test_second_order_state_and_derivatives():
+    problem = get_problem("wave_1d")
+    ev = Evolution(problem)
+    state = ev.initial_state()
+    k = ev.projection(0).rank
+    assert state.shape == (2 * k,)
+    np.testing.assert_allclose(state[k:], 0.0, atol=1e-10)  # u_t(x, 0) = 0
+    shifted = EvolutionProblem("advect", Box([0.0], [1.0]), derivative((1,)) * -1.0, lambda x: x[:, 0], (0.0, 0.1))
+    assert shifted.max_order() == 1
