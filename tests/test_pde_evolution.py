@@ -130,3 +130,17 @@ def test_second_order_state_and_derivatives():
     np.testing.assert_allclose(state[k:], 0.0, atol=1e-10)  # u_t(x, 0) = 0
     shifted = EvolutionProblem("advect", Box([0.0], [1.0]), derivative((1,)) * -1.0, lambda x: x[:, 0], (0.0, 0.1))
     assert shifted.max_order() == 1
+
+
+def test_adaptive_collocation_points_follow_the_gradient():
+    problem = get_problem("burgers")
+    ev = Evolution(problem, blocks=2, adaptive_points=0.5)
+    result = ev.run()
+    second = ev.projections[1].x_interior[:, 0]
+    share_near_shock = np.mean(np.abs(second) < 0.1)
+    assert share_near_shock > 0.1  # a grid puts 5% there
+    weights = ev.projections[1].interior_weights
+    assert weights[np.abs(second) < 0.02].mean() < weights[np.abs(second) > 0.5].mean()  # denser, lighter
+    assert result.error() < 5e-2
+    with pytest.raises(ValueError, match="adaptive_points"):
+        Evolution(problem, adaptive_points=1.5)

@@ -145,3 +145,22 @@ def test_weights_equal_swimnetworks_reference_on_identical_pairs(activation, sam
     w, b = swim_parameters(x[dense.idx_from], x[dense.idx_to], *act.swim_constants)
     np.testing.assert_allclose(w, dense.weights.T, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(b, dense.biases.ravel(), rtol=1e-12, atol=1e-12)
+
+
+def test_local_candidate_pairs_join_near_neighbours():
+    x = np.linspace(0, 1, 1001)[:, None]
+    i, j = SWIMSampler("uniform", local_fraction=1.0, neighbours=4).sample_pairs(500, x, None, np.random.default_rng(0))
+    assert np.all(np.abs(x[i, 0] - x[j, 0]) <= 4 * 0.001 + 1e-12)
+    y = (x > 0.5).astype(float)  # a step: local pairs put steep neurons right at it
+
+    def neurons(local_fraction):
+        w, b = SWIMSampler("data", local_fraction=local_fraction).sample_block(
+            400, x, y, np.random.default_rng(1), Tanh())
+        centres = -b / w[:, 0]  # where each neuron crosses zero
+        return np.mean(np.abs(centres - 0.5) < 0.01), np.median(np.abs(w[:, 0]))
+
+    (local_share, local_steepness), (plain_share, plain_steepness) = neurons(0.5), neurons(0.0)
+    assert local_share > 0.5 > 0.2 > plain_share
+    assert local_steepness > 50 * plain_steepness
+    with pytest.raises(ValueError, match="local_fraction"):
+        SWIMSampler(local_fraction=1.5)

@@ -175,6 +175,7 @@ class Projection:
     rcond: float
     mass_hat: np.ndarray | None = None  # rows × k: M V_k S_k⁻¹ (orthonormal columns)
     interior_rows: int = 0
+    interior_weights: np.ndarray | None = None  # quadrature weights of the interior rows
     derivative_hat: dict = field(default_factory=dict)  # alpha -> (n_int, k)
     forcing: Callable | None = None  # t -> rows (non-autonomous forcing rows)
     x_interior: np.ndarray | None = None
@@ -221,11 +222,18 @@ def _null_space(constraints: np.ndarray, tol: float = 1e-10) -> np.ndarray:
 
 
 def build_projection(problem: EvolutionProblem, network: SampledNetwork, x_int: np.ndarray, groups: list,
-                     settings: dict, t0: float) -> Projection:
-    """Assemble and reduce the coefficient ODE of one time block (see the module docstring)."""
+                     settings: dict, t0: float, weights: np.ndarray | None = None) -> Projection:
+    """Assemble and reduce the coefficient ODE of one time block (see the module docstring).
+
+    ``weights`` are quadrature weights of the interior rows (points drawn from a non-uniform
+    density ``q`` get ``1/√q``), so the least squares still measure the L2 norm: with an
+    unweighted non-uniform point set the projected transport operators lose their skew
+    symmetry and grow spurious modes (measured on Burgers).
+    """
     width = network.width
-    psi_int = operator_rows(identity(1.0), network, x_int)
-    l_int = operator_rows(problem.operator, network, x_int)
+    w_int = np.ones(len(x_int)) if weights is None else np.asarray(weights, dtype=float)
+    psi_int = operator_rows(identity(1.0), network, x_int) * w_int[:, None]
+    l_int = operator_rows(problem.operator, network, x_int) * w_int[:, None]
     boundary_mode = settings["boundary"]
     if boundary_mode == "compliant":
         constraint_rows = [_group_rows(np.asarray(g.points), network, g, with_rhs=False) for g in groups]
@@ -235,7 +243,7 @@ def build_projection(problem: EvolutionProblem, network: SampledNetwork, x_int: 
                                  "use boundary='penalty'")
         lift = _null_space(np.vstack(constraint_rows)) if constraint_rows else np.eye(width + 1)
         mass, stiff = psi_int @ lift, l_int @ lift
-        forcing_rows = _source_rows(problem, x_int, t0)[:, None]
+        forcing_rows = (w_int * _source_rows(problem, x_int, t0))[:, None]
         weighted = []
     else:
         lift = np.eye(width + 1)
@@ -250,7 +258,7 @@ def build_projection(problem: EvolutionProblem, network: SampledNetwork, x_int: 
             stiff_parts.append(-relax * rows)
         mass, stiff = np.vstack(mass_parts), np.vstack(stiff_parts)
         settings = {**settings, "relaxation": relax}
-        forcing_rows = _forcing_rows(problem, x_int, weighted, settings["relaxation"], t0)[:, None]
+        forcing_rows = _forcing_rows(problem, x_int, weighted, settings["relaxation"], t0, w_int)[:, None]
     design = np.hstack([mass, stiff, forcing_rows])
     m = mass.shape[1]
     (r,) = compute(tsqr_factor(da.from_array(design, chunks=(max(len(design), 1), -1)), name="the collocation rows"))
@@ -264,11 +272,11 @@ def build_projection(problem: EvolutionProblem, network: SampledNetwork, x_int: 
     b = u[:, :k].T @ z[:, m]
     needs_rows = (not problem.linear) or (not problem.autonomous)
     proj = Projection(network, lift, transform, a, b if problem.autonomous else None, s, k, settings["rcond"],
-                      x_interior=x_int, interior_rows=len(x_int))
+                      x_interior=x_int, interior_rows=len(x_int), interior_weights=w_int)
     if needs_rows:
         proj.mass_hat = mass @ transform
-        proj.forcing = (lambda t: _forcing_rows(problem, x_int, weighted, settings.get("relaxation") or 0.0, t)) \
-            if boundary_mode == "penalty" else (lambda t: _source_rows(problem, x_int, t))
+        proj.forcing = (lambda t: _forcing_rows(problem, x_int, weighted, settings.get("relaxation") or 0.0, t, w_int)) \
+            if boundary_mode == "penalty" else (lambda t: w_int * _source_rows(problem, x_int, t))
         for alpha in problem.nonlinear_derivatives:
             alpha = tuple(alpha)
             op = identity(1.0) if sum(alpha) == 0 else derivative(alpha)
@@ -292,9 +300,9 @@ def _source_rows(problem, x_int, t):
     return np.zeros(len(x_int)) if problem.source is None else np.asarray(problem.source(x_int, t), dtype=float)
 
 
-def _forcing_rows(problem, x_int, weighted, relax, t, dt=1e-6):
-    """``F(t) = [f_X(t); κ (g_t + λ g)]`` for the penalty formulation."""
-    parts = [_source_rows(problem, x_int, t)]
+def _forcing_rows(problem, x_int, weighted, relax, t, w_int, dt=1e-6):
+    """``F(t) = [w f_X(t); κ (g_t + λ g)]`` for the penalty formulation."""
+    parts = [w_int * _source_rows(problem, x_int, t)]
     for g in weighted:
         if g.rhs is None:
             parts.append(np.zeros(g.n_rows))
@@ -367,6 +375,7 @@ GLOBAL_DEFAULTS = {
     "rtol": 1e-10,
     "atol": 1e-12,
     "blocks": 1,
+    "adaptive_points": 0.0,
     "windows": 1,
     "pool_size": 2000,
     "seed": 0,
@@ -384,6 +393,9 @@ def _settings(problem: EvolutionProblem, overrides: dict) -> dict:
             raise ValueError(f"{key} must be a positive integer, got {v!r}")
     if s["points"] not in POINT_METHODS:
         raise ValueError(f"points must be one of {POINT_METHODS}, got {s['points']!r}")
+    if not (0.0 <= float(s["adaptive_points"]) < 1.0):
+        raise ValueError(f"adaptive_points (the share of points re-drawn by |∇u|) must lie in [0, 1), "
+                         f"got {s['adaptive_points']!r}")
     if s["boundary"] not in ("penalty", "compliant"):
         raise ValueError(f"boundary must be 'penalty' or 'compliant', got {s['boundary']!r}")
     check_regularisation(s["rcond"], None)
@@ -430,16 +442,31 @@ class Evolution:
         self._check_stiffness_warning_done = False
 
     # -- basis and projection per block -----------------------------------------------
-    def _collocation(self, block):
+    def _collocation(self, block, gradient=None):
         s = self.settings
         spatial = self.problem.spatial(float(self.block_edges[block]))
         groups = spatial.row_groups(s["n_interior"], s["n_boundary"], method=s["points"],
                                     seed=child_seed(self.root, 0, block))
         x_int = np.asarray(groups[0].points.compute() if isinstance(groups[0].points, da.Array) else groups[0].points)
-        return x_int, groups[1:]
+        share = float(s["adaptive_points"])
+        n_adapt = int(share * len(x_int))
+        if gradient is None or n_adapt == 0:
+            return x_int, groups[1:], None
+        # Re-draw a share of the points with density ∝ |∇u| of the solution so far (shocks); the
+        # mixture density q = (1 - share) + share |∇u| / mean|∇u| sets the rows' weights 1/√q.
+        candidates = self.problem.domain.sample_interior(10 * n_adapt, seed=child_seed(self.root, 4, block))
+        slope = np.linalg.norm(gradient(candidates), axis=1) + 1e-300
+        pick = np.random.default_rng(child_seed(self.root, 5, block)).choice(
+            len(candidates), size=n_adapt, replace=False, p=slope / slope.sum())
+        keep = np.ones(len(x_int), dtype=bool)
+        keep[np.linspace(0, len(x_int) - 1, n_adapt).astype(int)] = False  # thin evenly, keep coverage
+        x_int = np.vstack([x_int[keep], candidates[np.sort(pick)]])
+        density = (1.0 - share) + share * np.linalg.norm(gradient(x_int), axis=1) / slope.mean()
+        return x_int, groups[1:], 1.0 / np.sqrt(density)
 
-    def projection(self, block: int, values=None) -> Projection:
-        """The block's projection; ``values(x)`` (the solution so far) drives SWIM re-sampling."""
+    def projection(self, block: int, values=None, gradient=None) -> Projection:
+        """The block's projection; the solution so far (``values(x)``, ``gradient(x)``) drives
+        SWIM re-sampling of the basis and, with ``adaptive_points``, of the collocation points."""
         if block in self.projections:
             return self.projections[block]
         s = self.settings
@@ -454,8 +481,8 @@ class Evolution:
             sampler, pool_values = self.sampler, None
         (network,) = compute(sample_network(pool, pool_values, widths=[s["width"]], activation=self.activation,
                                             sampler=sampler, seed=child_seed(self.root, 2, block)))
-        x_int, groups = self._collocation(block)
-        proj = build_projection(self.problem, network, x_int, groups, s, float(self.block_edges[block]))
+        x_int, groups, weights = self._collocation(block, gradient)
+        proj = build_projection(self.problem, network, x_int, groups, s, float(self.block_edges[block]), weights)
         self._warn_if_stiff(proj)
         self.projections[block] = proj
         self.timings[f"projection_{block}"] = time.perf_counter() - start
@@ -509,7 +536,7 @@ class Evolution:
                 if problem.nonlinear is not None:
                     u = {alpha: mat @ y for alpha, mat in proj.derivative_hat.items()}
                     forcing = forcing.copy()
-                    forcing[:n_int] += problem.nonlinear(u, x, t)
+                    forcing[:n_int] += proj.interior_weights * problem.nonlinear(u, x, t)
                 out = out + proj.mass_hat.T @ forcing
             return out
 
@@ -558,8 +585,8 @@ class Evolution:
             elif new_block != block:
                 prev = self.projections[block]
                 coef = prev.coefficient_map @ state[: prev.rank]
-                values = _field_function(prev.network, coef)
-                self.projection(new_block, values)
+                values, gradient = _field_functions(prev.network, coef, problem.domain.dim)
+                self.projection(new_block, values, gradient)
                 state = self.initial_state(new_block, values=values)
             block = new_block
             inside = times[(times > w0) & (times < w1)]
@@ -575,11 +602,17 @@ class Evolution:
                                dict(self.timings))
 
 
-def _field_function(network, coef):
+def _field_functions(network, coef, dim):
+    """``u(x)`` and ``∇u(x)`` of a solution given by its network and coefficients."""
+    grads = [derivative(tuple(int(i == j) for j in range(dim))) for i in range(dim)]
+
     def values(x):
         return operator_rows(identity(1.0), network, x) @ coef
 
-    return values
+    def gradient(x):
+        return np.stack([operator_rows(g, network, x) @ coef for g in grads], axis=1)
+
+    return values, gradient
 
 
 def evolve(problem: EvolutionProblem, *, output_times=None, output_points=None, **settings) -> EvolutionResult:
