@@ -144,3 +144,15 @@ def test_adaptive_collocation_points_follow_the_gradient():
     assert result.error() < 5e-2
     with pytest.raises(ValueError, match="adaptive_points"):
         Evolution(problem, adaptive_points=1.5)
+
+
+def test_default_penalty_keeps_the_boundary_error_below_the_interior_error():
+    problem = get_problem("heat_2d")
+    interior = problem.domain.sample_interior(1000, seed=8)
+    boundary = problem.domain.sample_boundary(300, seed=7).points
+    points = np.vstack([interior, boundary])
+    result = evolve(problem, output_points=points)
+    ref = np.stack([problem.exact(points, t) for t in result.times])
+    err = result.fields - ref
+    assert np.sqrt(np.mean(err[:, 1000:] ** 2)) < np.sqrt(np.mean(err[:, :1000] ** 2))
+    assert result.error() < 1e-6

@@ -249,8 +249,14 @@ def build_projection(problem: EvolutionProblem, network: SampledNetwork, x_int: 
         lift = np.eye(width + 1)
         weighted = _balance(psi_int, groups, network, settings["kappa"])
         relax = settings["relaxation"]
-        if relax is None:  # the interior operator's own rate scale
-            relax = float(np.sqrt(np.mean(l_int**2)) / max(np.sqrt(np.mean(psi_int**2)), 1e-300))
+        if relax is None:
+            # 100× the faster of the interior operator's rate scale and 1/span: boundary values
+            # then track their data closely enough that the boundary error stays below the
+            # interior error (heat_2d: boundary RMS 6e-9 vs interior 2.3e-8; at 1× it was 2.5×
+            # the interior error).  Exact and implicit integrators do not mind the stiffness.
+            rate = float(np.sqrt(np.mean(l_int**2)) / max(np.sqrt(np.mean(psi_int**2)), 1e-300))
+            span = float(problem.t_span[1] - problem.t_span[0])
+            relax = 100.0 * max(rate, 1.0 / span)
         mass_parts, stiff_parts = [psi_int], [l_int]
         for g in weighted:
             rows = g.weight * _group_rows(np.asarray(g.points), network, g, with_rhs=False)
