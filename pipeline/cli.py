@@ -1,8 +1,12 @@
 """The ``pipeline`` command.
 
-``pipeline run WORKFLOW [--set KEY=VALUE ...] [--quiet]`` validates the workflow, runs it and
-prints its metrics.  Errors in the input print one message and exit with status 2, without a
-traceback.
+    pipeline run WORKFLOW [--output PATH] [--scheduler ADDRESS] [--workers N] [--device cpu|gpu]
+                          [--set KEY=VALUE ...] [--overwrite | --resume] [--quiet]
+    pipeline inspect STORE
+    pipeline plot STORE [-o FILE.png]
+    pipeline problems
+
+Errors in the input print one message and exit with status 2, without a traceback.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from pipeline import __version__
 from pipeline.config import ConfigError, load_workflow
@@ -18,44 +23,112 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pipeline", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="pipeline", description="Sampled networks and PDE workflows on Dask.")
     parser.add_argument("--version", action="version", version=f"swim-pipeline {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run a workflow file")
+    run = sub.add_parser("run", help="run a workflow file into a zarr store")
     run.add_argument("workflow", help="path of the YAML workflow")
+    run.add_argument("--output", metavar="PATH", help="the zarr store (default: output.path of the workflow)")
+    run.add_argument("--scheduler", metavar="ADDRESS", help="'local', 'threads', 'synchronous' or tcp://host:port")
+    run.add_argument("--workers", type=int, metavar="N", help="workers of a local cluster")
+    run.add_argument("--device", choices=("cpu", "gpu"), help="where feature blocks live")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a key, e.g. --set model.hidden_layer_sizes=1024 (repeatable)")
-    run.add_argument("--json", dest="json_path", metavar="PATH", help="also write the metrics as JSON")
+                     help="override a key, e.g. --set basis.width=400 (repeatable)")
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    mode.add_argument("--resume", action="store_true", help="continue an interrupted run in its store")
     run.add_argument("--quiet", action="store_true", help="print only the metrics")
+    inspect = sub.add_parser("inspect", help="what a store holds: the run, its settings and metrics")
+    inspect.add_argument("store")
+    plot = sub.add_parser("plot", help="figures of a store (needs matplotlib)")
+    plot.add_argument("store")
+    plot.add_argument("-o", "--output", metavar="FILE.png", help="image file (default: STORE.png)")
+    sub.add_parser("problems", help="the problem registry: names, parameters, references")
     return parser
 
 
-def _run(args) -> int:
-    from pipeline.runner import run_supervised
-
-    cfg = load_workflow(args.workflow, args.overrides)
-    log = (lambda *a, **k: None) if args.quiet else (lambda *a, **k: print(*a, file=sys.stderr, **k))
-    metrics = run_supervised(cfg, log=log)
-    width = max(len(k) for k in metrics)
-    for key, value in metrics.items():
-        shown = f"{value:.3e}" if isinstance(value, float) and key not in ("fit_wall_seconds", "fit_cpu_seconds") \
-            else (f"{value:.2f}" if isinstance(value, float) else value)
+def _print_metrics(metrics: dict) -> None:
+    rows = [(k, v) for k, v in metrics.items() if not isinstance(v, (list, dict))]
+    if not rows:
+        print("(none: the run has not finished; continue it with --resume)")
+        return
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        shown = f"{value:.3e}" if isinstance(value, float) and "seconds" not in key else (
+            f"{value:.2f}" if isinstance(value, float) else value)
         print(f"{key:<{width}}  {shown}")
-    if args.json_path:
-        with open(args.json_path, "x") as fh:  # never overwrite an existing file
-            json.dump(metrics, fh, indent=2)
+    members = metrics.get("per_member", [])
+    if len(members) > 1:
+        print("\nmember  rel_l2      wall s")
+        for m in members:
+            rel = m.get("rel_l2")
+            wall = sum(v for v in m["wall_seconds"].values() if v is not None)
+            print(f"{m['member']:>6}  {'—' if rel is None else f'{rel:.3e}':<10}  {wall:.2f}")
+
+
+def _run(args) -> int:
+    import logging
+
+    from pipeline.runner import run_workflow
+
+    # a failing member is reported once, by the client; the workers' own tracebacks stay quiet
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+    overrides = list(args.overrides)
+    if args.device:
+        overrides.append(f"compute.device={args.device}")
+    cfg, raw = load_workflow(args.workflow, overrides)
+    output = args.output or cfg["output"]["path"] or str(Path("results") / (Path(args.workflow).stem + ".zarr"))
+    log = (lambda *a, **k: None) if args.quiet else (lambda *a, **k: print(*a, file=sys.stderr, **k))
+    metrics = run_workflow(cfg, raw, output=output, overwrite=args.overwrite, resume=args.resume,
+                           scheduler=args.scheduler, workers=args.workers, quiet=args.quiet, log=log)
+    _print_metrics(metrics)
+    log(f"results: {output}  (open with pipeline.open_result or xr.open_datatree(path, engine='zarr'))")
+    return 0
+
+
+def _inspect(args) -> int:
+    from pipeline.store import open_result
+
+    result = open_result(args.store)
+    attrs = result.attrs
+    print(f"store     {result.path}")
+    for key in ("kind", "problem", "params", "members", "created", "version", "seed"):
+        if key in attrs:
+            print(f"{key:<9} {attrs[key]}")
+    print("\nmetrics")
+    _print_metrics(result.metrics)
+    print("\nworkflow\n" + "\n".join("  " + line for line in result.workflow.splitlines()))
+    return 0
+
+
+def _plot(args) -> int:
+    from pipeline.plotting import plot_store
+
+    out = plot_store(args.store, args.output)
+    print(out)
+    return 0
+
+
+def _problems(args) -> int:
+    from pipeline.pde import PROBLEMS
+
+    for name, spec in PROBLEMS.items():
+        params = ", ".join(f"{k}={v!r}" for k, v in spec.params.items()) or "—"
+        print(f"{name:<20} {spec.kind:<9} params: {params:<32} reference: {spec.truth:<9} {spec.summary}")
     return 0
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    commands = {"run": _run, "inspect": _inspect, "plot": _plot, "problems": _problems}
     try:
-        if args.command == "run":
-            return _run(args)
-    except (ConfigError, ValueError, FileExistsError) as err:
+        return commands[args.command](args)
+    except (ConfigError, ValueError, ConnectionError, FileExistsError, ImportError) as err:
         print(f"pipeline: error: {err}", file=sys.stderr)
         return 2
-    return 1
+    except KeyboardInterrupt:  # pragma: no cover
+        print("pipeline: interrupted; continue with --resume", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,10 +11,15 @@ from :func:`compute`.
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
+
 import dask
 from threadpoolctl import threadpool_limits
 
-__all__ = ["compute", "single_blas_thread"]
+__all__ = ["compute", "inline", "single_blas_thread"]
+
+_LOCAL = threading.local()
 
 
 def single_blas_thread():
@@ -22,11 +27,96 @@ def single_blas_thread():
     return threadpool_limits(limits=1)
 
 
+@contextmanager
+def inline():
+    """Run nested computations synchronously in this thread.
+
+    Used inside a task that is itself one unit of parallelism (an ensemble member): its
+    graphs run in place instead of being sent back to a scheduler that may have no free
+    worker, and BLAS limits are left to whoever started the outer computation.
+    """
+    previous = getattr(_LOCAL, "inline", False)
+    _LOCAL.inline = True
+    try:
+        yield
+    finally:
+        _LOCAL.inline = previous
+
+
 def compute(*collections, **kwargs):
     """``dask.compute`` with BLAS pinned to one thread in this process.
 
     The scheduler is whatever Dask would use (an active distributed ``Client``, the
     ``scheduler=`` keyword, or ``dask.config``); keyword arguments go to ``dask.compute``.
+    Inside :func:`inline` the graph runs synchronously in the calling thread.
     """
+    if getattr(_LOCAL, "inline", False):
+        kwargs.setdefault("scheduler", "synchronous")
+        return dask.compute(*collections, **kwargs)
     with single_blas_thread():
         return dask.compute(*collections, **kwargs)
+
+
+class SchedulerUnreachable(ConnectionError):
+    """No Dask scheduler answered at the given address in time."""
+
+
+def _security(tls: dict | None):
+    if not tls or not any(tls.values()):
+        return None
+    from distributed.security import Security
+
+    missing = [k for k in ("ca_file", "cert_file", "key_file") if not tls.get(k)]
+    if missing:
+        raise ValueError(f"compute.tls needs ca_file, cert_file and key_file; missing: {', '.join(missing)}")
+    return Security(tls_ca_file=tls["ca_file"], tls_client_cert=tls["cert_file"], tls_client_key=tls["key_file"],
+                    require_encryption=True)
+
+
+def resolve_scheduler(configured: str, override: str | None = None) -> str:
+    """The scheduler to use: ``--scheduler`` beats the workflow, which beats
+    ``DASK_SCHEDULER_ADDRESS`` when it says ``local`` (the default)."""
+    import os
+
+    if override:
+        return override
+    env = os.environ.get("DASK_SCHEDULER_ADDRESS")
+    if configured == "local" and env:
+        return env
+    return configured
+
+
+@contextmanager
+def connect(compute_cfg: dict, *, scheduler: str | None = None, workers: int | None = None):
+    """Where a workflow's graph runs; yields a distributed ``Client`` or ``None`` (in-process).
+
+    ``local`` starts a ``LocalCluster`` of worker processes with ``threads`` threads each (one
+    BLAS thread per worker: the nanny sets ``OMP_NUM_THREADS=1``); ``threads`` and
+    ``synchronous`` run in this process; anything else is a scheduler address (``tcp://…``,
+    ``tls://…``), reached within ``timeout`` seconds with the TLS certificates of ``tls``.
+    """
+    import os
+
+    choice = resolve_scheduler(compute_cfg["scheduler"], scheduler)
+    if choice in ("threads", "synchronous"):
+        with dask.config.set(scheduler=choice):
+            yield None
+        return
+    from distributed import Client, LocalCluster
+
+    if choice == "local":
+        n = workers or compute_cfg.get("workers") or os.cpu_count() or 1
+        with LocalCluster(n_workers=n, threads_per_worker=compute_cfg.get("threads", 1), processes=True,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            yield client
+        return
+    timeout = compute_cfg.get("timeout", 10.0)
+    try:
+        client = Client(choice, timeout=timeout, security=_security(compute_cfg.get("tls")))
+    except (OSError, TimeoutError) as err:
+        raise SchedulerUnreachable(
+            f"could not reach the Dask scheduler at {choice!r} within {timeout:g} s ({err}); start it, fix the "
+            "address, or use --scheduler local"
+        ) from None
+    with client:
+        yield client

@@ -1,12 +1,18 @@
-"""Workflow files: schema, validation and ``--set`` overrides.
+"""Workflow files: schema, validation and ``--set`` overrides (format version 1).
 
 A workflow is a YAML mapping validated against :data:`SCHEMA` before anything runs.  Unknown
 keys, wrong types and values out of range are :class:`ConfigError` s that name the dotted key
-and what is allowed.  The format never executes code.
+and what is allowed.  The format never executes code: a user's own problem is imported from
+the Python file the workflow names explicitly (``problem.module: path/to/file.py:factory``).
+
+Two kinds of workflow exist: PDE workflows name a ``problem`` (registry name and parameters),
+supervised ones describe ``data`` and a ``model``.  Every solver setting left out (or null)
+takes the problem's own default, measured to meet its accuracy target.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +22,8 @@ import yaml
 
 from pipeline.datasets import DATASETS
 
-__all__ = ["ConfigError", "Field", "SCHEMA", "Section", "apply_override", "load_workflow", "validate"]
+__all__ = ["ConfigError", "Field", "SCHEMA", "Section", "apply_override", "load_workflow", "validate",
+           "workflow_kind"]
 
 
 class ConfigError(ValueError):
@@ -39,21 +46,35 @@ class Field:
 
 @dataclass(frozen=True)
 class Section:
+    """A mapping of fields; ``optional`` sections are ``None`` when absent."""
+
     fields: dict[str, Any]
     doc: str = ""
-    required: bool = False
+    optional: bool = False
 
 
 def positive_int(v):
     return None if v >= 1 else "must be >= 1"
 
 
+def non_negative_int(v):
+    return None if v >= 0 else "must be >= 0"
+
+
 def fraction_open(v):
     return None if 0 < v < 1 else "must lie in (0, 1)"
 
 
+def fraction_half_open(v):
+    return None if 0 <= v < 1 else "must lie in [0, 1)"
+
+
 def non_negative(v):
     return None if math.isfinite(v) and v >= 0 else "must be a finite number >= 0"
+
+
+def positive(v):
+    return None if math.isfinite(v) and v > 0 else "must be a finite number > 0"
 
 
 def widths(v):
@@ -64,44 +85,98 @@ def widths(v):
     return None
 
 
-_NUMBER = (int, float)
+def module_spec(v):
+    path, sep, name = v.rpartition(":")
+    if not sep or not path.endswith(".py") or not name.isidentifier():
+        return "must be 'path/to/file.py:function' (a file and the function that builds the problem)"
+    return None
 
-SCHEMA = Section(
-    {
-        "version": Field(int, 1, choices=(1,), doc="workflow format version"),
-        "data": Section(
-            {
-                "function": Field(str, choices=tuple(DATASETS), doc="named synthetic data set (see `pipeline.datasets`)"),
-                "n_train": Field(int, 10_000, check=positive_int, doc="training samples"),
-                "n_test": Field(int, 10_000, check=positive_int, doc="test samples"),
-                "noise": Field(_NUMBER, 0.0, check=non_negative, doc="std of Gaussian noise added to training targets"),
-                "seed": Field(int, 0, check=lambda v: None if v >= 0 else "must be >= 0", doc="seed of the data draw"),
-            },
-            doc="supervised data",
-            required=True,
-        ),
-        "model": Section(
-            {
-                "hidden_layer_sizes": Field((int, list), [512], check=widths, doc="width per hidden layer"),
-                "activation": Field(str, "tanh", choices=("tanh", "sin", "relu", "logistic")),
-                "sampler": Field(str, "swim", choices=("swim", "uswim", "aswim", "elm")),
-                "rcond": Field((float, type(None)), 1e-10, check=fraction_open),
-                "ridge": Field((float, int, type(None)), None, check=non_negative),
-                "n_members": Field(int, 1, check=positive_int, doc="ensemble size"),
-                "random_state": Field(int, 0, check=lambda v: None if v >= 0 else "must be >= 0"),
-                "pool_size": Field(int, 20_000, check=lambda v: None if v >= 2 else "must be >= 2"),
-            },
-            doc="the sampled network",
-        ),
-        "compute": Section(
-            {
-                "scheduler": Field(str, "threads", choices=("threads", "synchronous", "processes")),
-                "chunk_rows": Field((int, type(None)), None, check=positive_int),
-            },
-            doc="where and how the graph runs",
-        ),
-    }
-)
+
+_NUMBER = (int, float)
+_NONE = type(None)
+SAMPLERS = ("swim", "uswim", "aswim", "elm")
+ACTIVATIONS = ("tanh", "sin", "relu", "logistic")
+POINT_RULES = ("uniform", "sobol", "halton", "grid")
+METHODS = ("exact", "RK45", "RK23", "DOP853", "LSODA", "BDF", "Radau")
+
+SCHEMA = Section({
+    "version": Field(int, 1, choices=(1,), doc="workflow format version"),
+    "problem": Section({
+        "name": Field((str, _NONE), None, doc="registry problem (`pipeline problems` lists them)"),
+        "params": Field(dict, {}, doc="problem parameters, e.g. {beta: 40}"),
+        "module": Field((str, _NONE), None, check=module_spec,
+                        doc="a user problem: 'file.py:function' returning a StaticProblem or EvolutionProblem"),
+    }, doc="the PDE to solve", optional=True),
+    "data": Section({
+        "function": Field(str, choices=tuple(DATASETS), doc="named synthetic data set"),
+        "n_train": Field(int, 10_000, check=positive_int, doc="training samples"),
+        "n_test": Field(int, 10_000, check=positive_int, doc="test samples"),
+        "noise": Field(_NUMBER, 0.0, check=non_negative, doc="std of Gaussian noise on the training targets"),
+        "seed": Field(int, 0, check=non_negative_int, doc="seed of the data draw"),
+    }, doc="supervised data (instead of a problem)", optional=True),
+    "model": Section({
+        "hidden_layer_sizes": Field((int, list), [512], check=widths, doc="width per hidden layer"),
+        "rcond": Field((float, _NONE), 1e-10, check=fraction_open, doc="truncation of the output-layer solve"),
+        "ridge": Field((float, int, _NONE), None, check=non_negative, doc="Tikhonov λ of the output layer"),
+        "prune": Field((float, _NONE), None, check=fraction_open, doc="neuron pruning tolerance"),
+        "pool_size": Field(int, 20_000, check=lambda v: None if v >= 2 else "must be >= 2",
+                           doc="SWIM candidate pool"),
+    }, doc="supervised model (with `data`)"),
+    "basis": Section({
+        "width": Field((int, _NONE), None, check=positive_int, doc="neurons of the hidden layer"),
+        "activation": Field((str, _NONE), None, choices=ACTIVATIONS + (None,)),
+        "sampler": Field((str, _NONE), None, choices=SAMPLERS + (None,)),
+        "weight_scale": Field((float, _NONE), None, check=positive, doc="ELM: w ~ N(0, scale² I)"),
+        "bias_scale": Field((float, _NONE), None, check=positive, doc="ELM: b ~ U[-scale, scale]"),
+        "seed": Field(int, 0, check=non_negative_int, doc="root seed (members are spawned from it)"),
+    }, doc="the sampled basis (null: the problem's default)"),
+    "collocation": Section({
+        "n_interior": Field((int, _NONE), None, check=positive_int),
+        "n_boundary": Field((int, _NONE), None, check=non_negative_int),
+        "points": Field((str, _NONE), None, choices=POINT_RULES + (None,)),
+    }, doc="collocation points"),
+    "solver": Section({
+        "rcond": Field((float, _NONE), None, check=fraction_open, doc="truncated-SVD cut-off"),
+        "ridge": Field((float, int, _NONE), None, check=non_negative, doc="Tikhonov λ (static problems)"),
+        "kappa": Field((float, int, _NONE), None, check=positive, doc="boundary weight multiplier"),
+        "relaxation": Field((float, int, _NONE), None, check=positive, doc="boundary relaxation rate (evolution)"),
+        "boundary": Field((str, _NONE), None, choices=("penalty", "compliant", None), doc="evolution only"),
+        "prune": Field((float, _NONE), None, check=fraction_open, doc="drop dependent basis functions (static)"),
+    }, doc="least squares"),
+    "time": Section({
+        "outputs": Field((int, _NONE), None, check=lambda v: None if v >= 2 else "must be >= 2",
+                         doc="output times (null: the problem's error grid)"),
+        "method": Field((str, _NONE), None, choices=METHODS + (None,)),
+        "windows": Field((int, _NONE), None, check=positive_int, doc="windows written one by one"),
+        "blocks": Field((int, _NONE), None, check=positive_int, doc="time blocks re-sampling the basis"),
+        "rtol": Field((float, _NONE), None, check=positive),
+        "atol": Field((float, _NONE), None, check=positive),
+        "adaptive_points": Field((float, _NONE), None, check=fraction_half_open),
+    }, doc="time integration (evolution problems)"),
+    "ensemble": Section({
+        "members": Field(int, 1, check=positive_int, doc="members per sweep point (seeds spawned from basis.seed)"),
+        "sweep": Field(dict, {}, doc="dotted key -> list of values, e.g. {basis.width: [200, 400]}"),
+        "mode": Field(str, "product", choices=("product", "zip"), doc="cartesian product or zipped sweep"),
+    }, doc="ensembles and parameter sweeps"),
+    "output": Section({
+        "path": Field((str, _NONE), None, doc="zarr store (default: results/<workflow name>.zarr)"),
+        "dtype": Field(str, "float32", choices=("float32", "float64"), doc="stored fields"),
+    }, doc="the result store"),
+    "compute": Section({
+        "scheduler": Field(str, "local", doc="'local' (LocalCluster), 'threads', 'synchronous' or an address "
+                                             "such as tcp://host:8786"),
+        "workers": Field((int, _NONE), None, check=positive_int, doc="local workers (default: cores)"),
+        "threads": Field(int, 1, check=positive_int, doc="threads per local worker"),
+        "device": Field(str, "cpu", choices=("cpu", "gpu")),
+        "chunk_rows": Field((int, _NONE), None, check=positive_int, doc="rows per least-squares block"),
+        "timeout": Field(_NUMBER, 10.0, check=positive, doc="seconds to wait for a scheduler"),
+        "tls": Section({
+            "ca_file": Field((str, _NONE), None),
+            "cert_file": Field((str, _NONE), None),
+            "key_file": Field((str, _NONE), None),
+        }, doc="TLS certificates for dask's Security"),
+    }, doc="where the graph runs"),
+})
 
 
 def _type_names(types) -> str:
@@ -111,8 +186,10 @@ def _type_names(types) -> str:
     return " or ".join(names.get(t, t.__name__) for t in types)
 
 
-def _validate_section(section: Section, raw, path: str) -> dict:
+def _validate_section(section: Section, raw, path: str):
     if raw is None:
+        if section.optional:
+            return None
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path or 'the workflow'} must be a mapping, got {type(raw).__name__}")
@@ -127,14 +204,12 @@ def _validate_section(section: Section, raw, path: str) -> dict:
     for key, spec in section.fields.items():
         dotted = f"{path}.{key}" if path else key
         if isinstance(spec, Section):
-            if spec.required and key not in raw:
-                raise ConfigError(f"missing required section {dotted!r}")
             out[key] = _validate_section(spec, raw.get(key), dotted)
             continue
         if key not in raw:
             if spec.default is _REQUIRED:
                 raise ConfigError(f"missing required key {dotted!r} ({spec.doc})")
-            out[key] = spec.default
+            out[key] = copy.deepcopy(spec.default)
             continue
         value = raw[key]
         types = spec.types if isinstance(spec.types, tuple) else (spec.types,)
@@ -143,7 +218,8 @@ def _validate_section(section: Section, raw, path: str) -> dict:
         if isinstance(value, bool) and bool not in types or not isinstance(value, types):
             raise ConfigError(f"{dotted} must be {_type_names(spec.types)}, got {value!r}")
         if spec.choices is not None and value not in spec.choices:
-            raise ConfigError(f"{dotted} must be one of {', '.join(map(str, spec.choices))}; got {value!r}")
+            shown = ", ".join(str(c) for c in spec.choices if c is not None)
+            raise ConfigError(f"{dotted} must be one of {shown}; got {value!r}")
         if spec.check is not None and value is not None:
             problem = spec.check(value)
             if problem:
@@ -152,32 +228,71 @@ def _validate_section(section: Section, raw, path: str) -> dict:
     return out
 
 
+def workflow_kind(cfg: dict) -> str:
+    """``"supervised"`` or ``"problem"``."""
+    return "supervised" if cfg.get("data") is not None else "problem"
+
+
 def validate(raw: dict) -> dict:
     """The validated workflow with every default filled in."""
-    return _validate_section(SCHEMA, raw, "")
+    cfg = _validate_section(SCHEMA, raw, "")
+    has_problem, has_data = cfg["problem"] is not None, cfg["data"] is not None
+    if has_problem == has_data:
+        raise ConfigError("a workflow needs exactly one of the sections 'problem' (a PDE) or 'data' (supervised)")
+    if has_problem and (cfg["problem"]["name"] is None) == (cfg["problem"]["module"] is None):
+        raise ConfigError("problem needs exactly one of 'problem.name' (registry) or 'problem.module' (your file)")
+    sweep = cfg["ensemble"]["sweep"]
+    lengths = set()
+    for key, values in sweep.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"ensemble.sweep.{key} must be a non-empty list of values, got {values!r}")
+        lengths.add(len(values))
+        probe = copy.deepcopy(raw)
+        _assign(probe, key, values[0], where=f"ensemble.sweep key {key!r}")
+        _validate_section(SCHEMA, probe, "")  # every swept value must itself be valid
+        for value in values:
+            _assign(probe, key, value, where=f"ensemble.sweep key {key!r}")
+            _validate_section(SCHEMA, probe, "")
+    if cfg["ensemble"]["mode"] == "zip" and len(lengths) > 1:
+        raise ConfigError(f"ensemble.mode 'zip' needs sweep lists of one length, got lengths {sorted(lengths)}")
+    return cfg
+
+
+def _assign(raw: dict, key: str, value, *, where: str) -> None:
+    node = raw
+    parts = key.split(".")
+    if parts[0] not in SCHEMA.fields:
+        raise ConfigError(f"{where}: unknown section {parts[0]!r}; sections: {', '.join(SCHEMA.fields)}")
+    spec = SCHEMA
+    for part in parts[:-1]:
+        if isinstance(spec, Section):
+            if part not in spec.fields and not (spec is SCHEMA.fields.get("problem") and part == "params"):
+                raise ConfigError(f"{where}: {key!r} does not exist")
+            spec = spec.fields.get(part)
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{where}: {part!r} is not a section")
+    if isinstance(spec, Section) and parts[-1] not in spec.fields:
+        raise ConfigError(f"{where}: {key!r} does not exist; allowed keys of {'.'.join(parts[:-1])}: "
+                          f"{', '.join(spec.fields)}")
+    node[parts[-1]] = value
 
 
 def apply_override(raw: dict, assignment: str) -> dict:
     """Apply ``KEY=VALUE`` (dotted key, YAML value) to a raw workflow mapping, in place."""
     key, sep, value = assignment.partition("=")
     if not sep or not key:
-        raise ConfigError(f"--set expects KEY=VALUE (for example model.rcond=1e-8), got {assignment!r}")
+        raise ConfigError(f"--set expects KEY=VALUE (for example solver.rcond=1e-8), got {assignment!r}")
     try:
         parsed = yaml.safe_load(value)
     except yaml.YAMLError as err:
         raise ConfigError(f"--set {key}: cannot parse value {value!r}: {err}") from None
-    node = raw
-    parts = key.split(".")
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"--set {key}: {part!r} is not a section")
-    node[parts[-1]] = parsed
+    _assign(raw, key, parsed, where=f"--set {key}")
     return raw
 
 
-def load_workflow(path: str | Path, overrides: list[str] | tuple = ()) -> dict:
-    """Read, override and validate a workflow file."""
+def load_workflow(path: str | Path, overrides: list[str] | tuple = ()) -> tuple[dict, dict]:
+    """Read, override and validate a workflow file; returns ``(validated, raw)``."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"workflow file {str(path)!r} does not exist")
@@ -191,4 +306,4 @@ def load_workflow(path: str | Path, overrides: list[str] | tuple = ()) -> dict:
         raise ConfigError(f"{path}: a workflow must be a YAML mapping, got {type(raw).__name__}")
     for assignment in overrides:
         apply_override(raw, assignment)
-    return validate(raw)
+    return validate(raw), raw

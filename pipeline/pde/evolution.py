@@ -470,23 +470,29 @@ class Evolution:
         density = (1.0 - share) + share * np.linalg.norm(gradient(x_int), axis=1) / slope.mean()
         return x_int, groups[1:], 1.0 / np.sqrt(density)
 
-    def projection(self, block: int, values=None, gradient=None) -> Projection:
+    def projection(self, block: int, values=None, gradient=None, network: SampledNetwork | None = None) -> Projection:
         """The block's projection; the solution so far (``values(x)``, ``gradient(x)``) drives
-        SWIM re-sampling of the basis and, with ``adaptive_points``, of the collocation points."""
+        SWIM re-sampling of the basis and, with ``adaptive_points``, of the collocation points.
+
+        ``network`` rebuilds the projection of a stored basis without sampling (resumption).
+        """
         if block in self.projections:
             return self.projections[block]
         s = self.settings
         start = time.perf_counter()
-        pool = self.problem.spatial(0.0).pool(s["pool_size"], seed=child_seed(self.root, 1, block))
-        if block == 0 and values is None and self.sampler.passes[-1] == "fitted":
-            values = self.problem.initial  # A-SWIM: sample where u0 varies
-        if values is not None and isinstance(self.sampler, SWIMSampler):
-            sampler, pool_values = SWIMSampler("data", self.sampler.constants, self.sampler.candidates_per_neuron), \
-                np.asarray(values(pool), dtype=float)[:, None]
-        else:
-            sampler, pool_values = self.sampler, None
-        (network,) = compute(sample_network(pool, pool_values, widths=[s["width"]], activation=self.activation,
-                                            sampler=sampler, seed=child_seed(self.root, 2, block)))
+        if network is None:
+            pool = self.problem.spatial(0.0).pool(s["pool_size"], seed=child_seed(self.root, 1, block))
+            if block == 0 and values is None and self.sampler.passes[-1] == "fitted":
+                values = self.problem.initial  # A-SWIM: sample where u0 varies
+            if values is not None and isinstance(self.sampler, SWIMSampler):
+                sampler = SWIMSampler("data", self.sampler.constants, self.sampler.candidates_per_neuron)
+                pool_values = np.asarray(values(pool), dtype=float)[:, None]
+            else:
+                sampler, pool_values = self.sampler, None
+            (network,) = compute(sample_network(pool, pool_values, widths=[s["width"]], activation=self.activation,
+                                                sampler=sampler, seed=child_seed(self.root, 2, block)))
+        elif gradient is None and s["adaptive_points"] and block > 0:
+            raise ValueError("rebuilding a block with adaptive collocation points needs the previous solution")
         x_int, groups, weights = self._collocation(block, gradient)
         proj = build_projection(self.problem, network, x_int, groups, s, float(self.block_edges[block]), weights)
         self._warn_if_stiff(proj)
@@ -565,6 +571,52 @@ class Evolution:
         stats = {**traj.stats, "seconds": time.perf_counter() - start}
         return Window(block, t0, t1, traj.times, traj.states, coefs, fields, stats)
 
+    def window_edges(self) -> np.ndarray:
+        """Edges of the integration windows (the windows and the block edges merged)."""
+        t0, t1 = self.problem.t_span
+        return np.unique(np.concatenate([self.block_edges, np.linspace(t0, t1, self.settings["windows"] + 1)]))
+
+    def block_of(self, t: float) -> int:
+        """The time block a window starting at ``t`` belongs to."""
+        return int(min(np.searchsorted(self.block_edges, t, side="right") - 1, len(self.block_edges) - 2))
+
+    @staticmethod
+    def owned_times(times: np.ndarray, w0: float, w1: float, first: bool) -> np.ndarray:
+        """Indices of the output times a window reports: ``w0 < t <= w1`` (and ``t = w0`` for the first)."""
+        return np.flatnonzero(((times > w0) | (first & (times >= w0))) & (times <= w1))
+
+    def march(self, times, points, *, start: int = 0, state=None, block: int | None = None):
+        """Integrate window by window from window ``start``; yields ``(index, window, owned)``.
+
+        ``owned`` indexes the entries of ``times`` the window reports (its fields are
+        ``window.fields[window_rows]`` with ``window_rows`` matching them).  To resume, pass the
+        reduced ``state`` at the start of window ``start`` and its ``block`` (whose projection
+        must have been built or restored with :meth:`projection`).
+        """
+        edges = self.window_edges()
+        times = np.asarray(times, float)
+        if state is None:
+            if start != 0:
+                raise ValueError("resuming after window 0 needs the state at its start")
+            state, block = self.initial_state(0), 0
+        for index in range(start, len(edges) - 1):
+            w0, w1 = float(edges[index]), float(edges[index + 1])
+            new_block = self.block_of(w0)
+            if new_block != block:
+                prev = self.projections[block]
+                coef = prev.coefficient_map @ state[: prev.rank]
+                values, gradient = _field_functions(prev.network, coef, self.problem.domain.dim)
+                self.projection(new_block, values, gradient)
+                state = self.initial_state(new_block, values=values)
+                block = new_block
+            owned = self.owned_times(times, w0, w1, index == 0)
+            win = self.window(block, state, w0, w1, times[owned], points)
+            rows = [int(np.argmin(np.abs(win.times - times[i]))) for i in owned]
+            win.fields = win.fields[rows] if win.fields is not None else None
+            win.coefficients = win.coefficients[rows]
+            state = win.states[-1]
+            yield index, win, owned
+
     def run(self, times=None, points=None) -> EvolutionResult:
         """Integrate over the whole span; fields at ``times`` on ``points`` (default: the error grid).
 
@@ -573,37 +625,19 @@ class Evolution:
         ``n_boundary``, ``points`` (collocation rule), ``rcond``, ``kappa``, ``relaxation``,
         ``boundary`` (``penalty`` / ``compliant``), ``method`` (``exact`` or a ``solve_ivp``
         method), ``rtol``, ``atol``, ``blocks`` (time blocks re-sampling the basis),
+        ``adaptive_points`` (share of collocation points re-drawn by |∇u| at each block),
         ``windows``, ``pool_size``, ``seed``.
         """
         problem = self.problem
         grid_points, grid_times = problem.evaluation_grid()
         points = grid_points if points is None else np.asarray(points, float)
         times = grid_times if times is None else np.asarray(times, float)
-        t0, t1 = problem.t_span
-        edges = np.unique(np.concatenate([self.block_edges,
-                                          np.linspace(t0, t1, self.settings["windows"] + 1)]))
-        windows, state, block = [], None, 0
-        for w0, w1 in zip(edges[:-1], edges[1:]):
-            new_block = int(np.searchsorted(self.block_edges, w0, side="right") - 1)
-            new_block = min(new_block, len(self.block_edges) - 2)
-            if state is None:
-                state = self.initial_state(0)
-            elif new_block != block:
-                prev = self.projections[block]
-                coef = prev.coefficient_map @ state[: prev.rank]
-                values, gradient = _field_functions(prev.network, coef, problem.domain.dim)
-                self.projection(new_block, values, gradient)
-                state = self.initial_state(new_block, values=values)
-            block = new_block
-            inside = times[(times > w0) & (times < w1)]
-            win = self.window(block, state, w0, w1, inside, points)
+        fields = np.empty((len(times), len(points)))
+        windows = []
+        for _, win, owned in self.march(times, points):
+            fields[owned] = win.fields
             windows.append(win)
-            state = win.states[-1]
-        all_times = np.concatenate([w.times for w in windows])
-        all_fields = np.concatenate([w.fields for w in windows])
-        # keep one entry per requested time (windows share their edges)
-        keep = [int(np.argmin(np.abs(all_times - t))) for t in times]
-        return EvolutionResult(problem, times, all_fields[keep], points, windows,
+        return EvolutionResult(problem, times, fields, points, windows,
                                [self.projections[b] for b in sorted(self.projections)], self.settings,
                                dict(self.timings))
 

@@ -1,0 +1,265 @@
+"""The result store: one zarr (format 3) store per run, written through xarray (DESIGN.md §4).
+
+Layout (``m`` members, ``T`` output times for time-dependent runs, ``P`` output points):
+
+    /                u, u_exact (member[, time], point); u_mean, u_std (ensemble[, time], point)
+                     over the replicates of each sweep point; coordinates time, x (point, dim),
+                     the members' sweep values and sweep point;
+                     attributes: the validated workflow (YAML), version, kind, problem, metrics
+    /coefficients    c (member[, time], coefficient)      basis coefficients [c | c0 | enrichments]
+    /basis           weights (member, block, neuron, dim), biases (member, block, neuron)
+    /state           y (member, window, state), rank, block (member, window)   reduced ODE states
+    /diagnostics     rank, singular_values (member, block, …), rel_l2, wall/cpu seconds per stage
+    /progress        done (member, window)                written last, after a window's data
+
+The store is created as a template (``to_zarr(compute=False)``: metadata only), then every
+member region-writes its own slices from whatever worker runs it: chunks never straddle two
+writers, so writes need no locks, and a window is marked done only after its data is in
+place — a run killed at any moment resumes at the first window not marked done.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+__all__ = ["Layout", "Result", "StoreExists", "create_store", "open_result", "progress", "write"]
+
+#: Version of this layout, stored with every run.
+LAYOUT_VERSION = 1
+
+
+class StoreExists(ValueError):
+    """The output store exists and neither ``overwrite`` nor ``resume`` was asked for."""
+
+
+@dataclass
+class Layout:
+    kind: str  # "static", "evolution" or "supervised"
+    members: int
+    points: np.ndarray  # (P, d) output points
+    times: np.ndarray | None  # (T,) output times (evolution)
+    coefficients: int  # basis coefficients per member
+    width: int
+    dim: int
+    blocks: int = 1
+    windows: int = 1
+    state: int = 1
+    singular_values: int = 1
+    stages: tuple = ("sample", "project", "integrate", "write")
+    dtype: str = "float32"
+    sweep: dict = field(default_factory=dict)  # coordinate name -> values per member
+    sweep_point: np.ndarray | None = None  # member -> index of its sweep point (replicates share one)
+    u_exact: np.ndarray | None = None  # (member[, time], point)
+
+
+def _zeros(shape, chunks, dtype):
+    return da.zeros(shape, chunks=chunks, dtype=dtype)
+
+
+def _nan(shape, chunks):
+    return da.full(shape, np.nan, chunks=chunks, dtype="float64")
+
+
+def _template(layout: Layout) -> dict[str, xr.Dataset]:
+    m, p = layout.members, len(layout.points)
+    timed = layout.times is not None
+    t = len(layout.times) if timed else 0
+    field_dims = ("member", "time", "point") if timed else ("member", "point")
+    field_shape = (m, t, p) if timed else (m, p)
+    field_chunks = (1, 1, p) if timed else (1, p)
+    groups_of = np.zeros(m, dtype=int) if layout.sweep_point is None else np.asarray(layout.sweep_point)
+    n_groups = int(groups_of.max()) + 1
+    coords = {"member": np.arange(m), "x": (("point", "dim"), layout.points), "sweep_point": ("member", groups_of)}
+    if timed:
+        coords["time"] = ("time", layout.times, {"standard_name": "time", "long_name": "time", "axis": "T"})
+    for name, values in layout.sweep.items():
+        coords[name] = ("member", np.asarray(values))
+    root = xr.Dataset(
+        {"u": (field_dims, _nan(field_shape, field_chunks).astype(layout.dtype),
+               {"long_name": "solution", "units": "1"})},
+        coords=coords,
+    )
+    if layout.u_exact is not None:
+        root["u_exact"] = (field_dims, da.from_array(layout.u_exact.astype(layout.dtype), chunks=field_chunks),
+                           {"long_name": "exact or reference solution"})
+    agg_dims = ("ensemble",) + field_dims[1:]
+    agg_shape = (n_groups,) + field_shape[1:]
+    root["u_mean"] = (agg_dims, _nan(agg_shape, field_chunks).astype(layout.dtype),
+                      {"long_name": "mean over the replicates of each sweep point"})
+    root["u_std"] = (agg_dims, _nan(agg_shape, field_chunks).astype(layout.dtype),
+                     {"long_name": "standard deviation over the replicates of each sweep point"})
+    n_c = layout.coefficients
+    c_dims = ("member", "time", "coefficient") if timed else ("member", "coefficient")
+    c_shape = (m, t, n_c) if timed else (m, n_c)
+    groups = {
+        "": root,
+        "coefficients": xr.Dataset({"c": (c_dims, _nan(c_shape, c_shape[:-1] and (1,) * (len(c_shape) - 1) + (n_c,)))}),
+        "basis": xr.Dataset({
+            "weights": (("member", "block", "neuron", "dim"),
+                        _nan((m, layout.blocks, layout.width, layout.dim), (1, 1, layout.width, layout.dim))),
+            "biases": (("member", "block", "neuron"), _nan((m, layout.blocks, layout.width), (1, 1, layout.width))),
+        }),
+        "diagnostics": xr.Dataset({
+            "rank": (("member", "block"), _zeros((m, layout.blocks), (1, layout.blocks), "int64")),
+            "singular_values": (("member", "block", "sv"),
+                                _nan((m, layout.blocks, layout.singular_values), (1, 1, layout.singular_values))),
+            "rel_l2": (("member",), _nan((m,), (1,))),
+            "wall_seconds": (("member", "stage"), _nan((m, len(layout.stages)), (1, len(layout.stages)))),
+            "cpu_seconds": (("member", "stage"), _nan((m, len(layout.stages)), (1, len(layout.stages)))),
+        }, coords={"stage": list(layout.stages)}),
+        "progress": xr.Dataset({"done": (("member", "window"), _zeros((m, layout.windows), (1, 1), "int8"))}),
+    }
+    if timed:
+        groups["state"] = xr.Dataset({
+            "y": (("member", "window", "state"), _nan((m, layout.windows, layout.state), (1, 1, layout.state))),
+            "rank": (("member", "window"), _zeros((m, layout.windows), (1, 1), "int64")),
+            "block": (("member", "window"), _zeros((m, layout.windows), (1, 1), "int64")),
+            # float64 sums of squared error and reference per window: exact metrics however the
+            # fields are stored, and kept across resumption
+            "error_squared": (("member", "window"), _nan((m, layout.windows), (1, 1))),
+            "reference_squared": (("member", "window"), _nan((m, layout.windows), (1, 1))),
+        })
+    return groups
+
+
+def create_store(path, layout: Layout, attrs: dict, *, overwrite: bool = False) -> None:
+    """Write the template (metadata and coordinates only) of a new store."""
+    path = Path(path)
+    if path.exists():
+        if not overwrite:
+            raise StoreExists(f"the output store {str(path)!r} exists; pass --overwrite to replace it "
+                              "or --resume to continue it")
+        shutil.rmtree(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    groups = _template(layout)
+    groups[""].attrs.update({k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in attrs.items()})
+    groups[""].attrs["layout_version"] = LAYOUT_VERSION
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, ds in groups.items():
+            lazy = ds.drop_vars(["u_exact"]) if "u_exact" in ds else ds
+            lazy.to_zarr(path, group=name or None, mode="w-", compute=False, consolidated=False, zarr_format=3)
+            if "u_exact" in ds:  # known before the run: written now
+                exact = ds[["u_exact"]]
+                exact.drop_vars(list(exact.coords)).to_zarr(path, mode="a", consolidated=False)
+
+
+def write(path, group: str, variables: dict, region: dict) -> None:
+    """Region-write ``{name: (dims, values)}`` into ``group`` (``""``: the root)."""
+    ds = xr.Dataset({k: (dims, np.asarray(v)) for k, (dims, v) in variables.items()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.to_zarr(path, group=group or None, region=region, consolidated=False)
+
+
+def progress(path) -> np.ndarray:
+    """``done`` flags ``(member, window)`` of a store."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return xr.open_zarr(path, group="progress", consolidated=False)["done"].values
+
+
+def read_attrs(path) -> dict:
+    import zarr
+
+    return dict(zarr.open_group(str(path), mode="r").attrs)
+
+
+def finalize(path, metrics: dict) -> None:
+    """Ensemble mean and spread (computed out of core from the store), metrics, consolidation."""
+    import zarr
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        root = xr.open_zarr(path, consolidated=False)
+        root = root.assign_coords(sweep_point=root["sweep_point"].load())
+        u = root["u"].astype("float64")
+        groups = u.groupby("sweep_point")
+        replicates = int(np.bincount(root["sweep_point"].values).min())
+        stats = xr.Dataset({"u_mean": groups.mean("member").astype(root["u"].dtype),
+                            "u_std": groups.std("member", ddof=1 if replicates > 1 else 0).astype(root["u"].dtype)})
+        stats = stats.rename({"sweep_point": "ensemble"}).drop_vars(list(stats.coords), errors="ignore")
+        stats = stats.drop_vars([c for c in stats.coords])
+        stats.to_zarr(path, region={d: slice(None) for d in stats["u_mean"].dims}, consolidated=False)
+        group = zarr.open_group(str(path), mode="r+")
+        group.attrs["metrics"] = json.dumps(metrics)
+        zarr.consolidate_metadata(str(path))
+
+
+@dataclass
+class Result:
+    """A run's store: the xarray tree and re-evaluation of the stored networks."""
+
+    path: Path
+    tree: xr.DataTree
+
+    @property
+    def attrs(self) -> dict:
+        return dict(self.tree.attrs)
+
+    @property
+    def metrics(self) -> dict:
+        return json.loads(self.tree.attrs.get("metrics", "{}"))
+
+    @property
+    def workflow(self) -> str:
+        return self.tree.attrs.get("workflow", "")
+
+    def evaluate(self, points, times=None) -> xr.DataArray:
+        """``u`` of every member at ``points`` ``(n, d)`` (paired with ``times`` ``(n,)``).
+
+        Rebuilt from the stored networks, so any point works.  For time-dependent runs the
+        member's projection is rebuilt from its stored basis and integrated from the stored
+        state at the start of the window holding each requested time (no interpolation).
+        """
+        from pipeline.nn import DenseLayer, SampledNetwork
+
+        points = np.atleast_2d(np.asarray(points, dtype=float))
+        basis = self.tree["basis"].to_dataset()
+        dim = basis.sizes["dim"]
+        if points.shape[1] != dim:
+            raise ValueError(f"points must have {dim} coordinates, got shape {points.shape}")
+        kind = self.tree.attrs["kind"]
+        members = self.tree["/"].sizes["member"]
+        out = np.empty((members, len(points)))
+        if kind != "evolution":
+            coef = self.tree["coefficients"].to_dataset()["c"].values
+            width = int(np.count_nonzero(np.isfinite(basis["biases"].values[0, 0])))
+            if coef.shape[1] - width - 1 > 0 and np.isfinite(coef[0, width + 1:]).any():
+                raise ValueError("evaluate() cannot rebuild enrichment functions; read u from the tree instead")
+            for m in range(members):
+                keep = np.isfinite(basis["biases"].values[m, 0])
+                layer = DenseLayer(basis["weights"].values[m, 0][keep], basis["biases"].values[m, 0][keep],
+                                   self.tree.attrs["activation"])
+                c = coef[m]
+                out[m] = SampledNetwork((layer,))(points) @ c[: keep.sum()] + c[keep.sum()]
+            return xr.DataArray(out, dims=("member", "point"))
+        if times is None:
+            raise ValueError("this run is time-dependent: pass times (one per point)")
+        times = np.asarray(times, dtype=float).reshape(-1)
+        if times.shape[0] != points.shape[0]:
+            raise ValueError(f"times must have one entry per point ({points.shape[0]}), got {times.shape[0]}")
+        from pipeline.runner import replay_member
+
+        for m in range(members):
+            out[m] = replay_member(self, m, points, times)
+        return xr.DataArray(out, dims=("member", "point"))
+
+
+def open_result(path) -> Result:
+    """Open a run's store: ``result.tree`` (xarray DataTree), ``result.evaluate(points, times)``."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"no result store at {str(path)!r}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tree = xr.open_datatree(path, engine="zarr")
+    return Result(path, tree)
