@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from pipeline.linalg import LeastSquaresFactor, LeastSquaresSolution, factorize, lstsq
 from pipeline.models import SampledNetworkClassifier, SampledNetworkRegressor
+from pipeline.store import open_result
 
 try:
     __version__ = version("swim-pipeline")
@@ -22,4 +23,5 @@ __all__ = [
     "__version__",
     "factorize",
     "lstsq",
+    "open_result",
 ]

@@ -12,7 +12,6 @@ Errors in the input print one message and exit with status 2, without a tracebac
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

@@ -12,7 +12,7 @@ import hashlib
 import importlib.util
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +150,24 @@ def _mark_done(job, window):
           {"member": slice(m, m + 1), "window": slice(window, window + 1)})
 
 
+def _stored_network(path, m, block, activation):
+    import xarray as xr
+
+    from pipeline.nn import DenseLayer, SampledNetwork
+
+    basis = xr.open_zarr(path, group="basis", consolidated=False)
+    biases = basis["biases"].values[m, block]
+    keep = np.isfinite(biases)
+    return SampledNetwork((DenseLayer(basis["weights"].values[m, block][keep], biases[keep], activation),))
+
+
+def _state_from_coefficients(proj, c_end, order):
+    """The reduced state of a projection from stored coefficients ``[a | a_t]`` (padded)."""
+    width = proj.network.width + 1
+    stride = len(c_end) // order
+    return np.concatenate([proj.coordinates(c_end[i * stride: i * stride + width]) for i in range(order)])
+
+
 def run_member(job: Job) -> dict:
     """One member, start to end (or from its first window not yet done); returns its metrics."""
     with inline():
@@ -190,7 +208,6 @@ def _run_static_member(job: Job, problem) -> dict:
 
 
 def _run_evolution_member(job: Job, problem) -> dict:
-    from pipeline.nn import DenseLayer, SampledNetwork
     from pipeline.pde.evolution import Evolution
 
     m = job.member.index
@@ -208,13 +225,14 @@ def _run_evolution_member(job: Job, problem) -> dict:
 
         stored = xr.open_zarr(job.path, group="state", consolidated=False)
         block = int(stored["block"].values[m, first - 1])
-        basis = xr.open_zarr(job.path, group="basis", consolidated=False)
-        network = SampledNetwork((DenseLayer(basis["weights"].values[m, block], basis["biases"].values[m, block],
-                                             ev.activation),))
         start = _clock()
-        proj = ev.projection(block, network=network)
+        proj = ev.projection(block, network=_stored_network(job.path, m, block, ev.activation))
         timings["project"] = _since(start)
-        state = stored["y"].values[m, first - 1][: proj.rank * problem.time_order]
+        if proj.fingerprint() == int(stored["fingerprint"].values[m, first - 1]):
+            state = stored["y"].values[m, first - 1][: proj.rank * problem.time_order]  # bitwise continuation
+        else:  # another numerical environment (BLAS threads, machine): continue from the coefficients
+            state = _state_from_coefficients(proj, stored["c_end"].values[m, first - 1], problem.time_order)
+            _log(job, "the rebuilt projection differs in rounding; continuing from the stored coefficients")
         _log(job, f"resuming at window {first + 1}/{len(edges) - 1} (block {block})")
     written_blocks = set()
     for index, win, owned in ev.march(job.times, job.points, start=first, state=state, block=block):
@@ -236,7 +254,15 @@ def _run_evolution_member(job: Job, problem) -> dict:
         if problem.truth is not None and len(owned):
             ref = np.stack([np.asarray(problem.truth(job.points, t)) for t in job.times[owned]])
             err2, ref2 = float(np.sum((win.fields - ref) ** 2)), float(np.sum(ref**2))
+        proj = ev.projections[win.block]
+        c_end = np.full(job.state_size, np.nan)
+        ends = [proj.coefficient_map @ win.states[-1][i * proj.rank:(i + 1) * proj.rank]
+                for i in range(problem.time_order)]
+        for i, c in enumerate(ends):
+            c_end[i * (job.width + 1): i * (job.width + 1) + len(c)] = c
         write(job.path, "state", {"y": (("member", "window", "state"), y[None, None]),
+                                  "c_end": (("member", "window", "state"), c_end[None, None]),
+                                  "fingerprint": (("member", "window"), [[proj.fingerprint()]]),
                                   "rank": (("member", "window"), [[ev.projections[win.block].rank]]),
                                   "block": (("member", "window"), [[win.block]]),
                                   "error_squared": (("member", "window"), [[err2]]),
@@ -307,49 +333,37 @@ def _run_supervised_member(job: Job) -> dict:
 def replay_member(result, m: int, points: np.ndarray, times: np.ndarray) -> np.ndarray:
     """``u`` of member ``m`` of a stored time-dependent run at ``(points[i], times[i])``.
 
-    The member's evolution is rebuilt from the stored workflow and basis, and each requested
-    time is reached by integrating from the stored state at the start of its window.
+    The member's evolution is rebuilt from the stored workflow and basis; each requested time
+    is reached by integrating from the state stored at the start of its window (taken from
+    the stored coefficients, so rounding differences of the rebuilt projection do not matter).
     """
     from pipeline.config import validate
-    from pipeline.nn import DenseLayer, SampledNetwork
     from pipeline.pde.evolution import Evolution
-    from pipeline.pde.operators import identity
-    from pipeline.pde.static import operator_rows
 
-    cfg = validate(yaml.safe_load(result.workflow))
-    member = expand_members(cfg, yaml.safe_load(result.workflow))[m]
+    workflow = yaml.safe_load(result.workflow)
+    member = expand_members(validate(workflow), workflow)[m]
     problem = build_problem(member.config["problem"])
     ev = Evolution(problem, seed=member.seed, **solver_settings(member.config, True))
     t0, t1 = problem.t_span
     if np.any(times < t0) or np.any(times > t1):
         raise ValueError(f"times must lie in the run's span [{t0}, {t1}]")
     state_ds = result.tree["state"].to_dataset()
-    basis = result.tree["basis"].to_dataset()
     edges = ev.window_edges()
     out = np.empty(len(points))
     for t in np.unique(times):
+        at = times == t
         w = int(min(np.searchsorted(edges, t, side="right") - 1, len(edges) - 2))
-        block = ev.block_of(edges[w])
         if w == 0:
-            state = ev.initial_state(0)
-            block = 0
+            block, state = 0, ev.initial_state(0)
         else:
             block = int(state_ds["block"].values[m, w - 1])
-            keep = np.isfinite(basis["biases"].values[m, block])
-            network = SampledNetwork((DenseLayer(basis["weights"].values[m, block][keep],
-                                                 basis["biases"].values[m, block][keep], ev.activation),))
-            proj = ev.projection(block, network=network)
-            state = state_ds["y"].values[m, w - 1][: proj.rank * problem.time_order]
-            if ev.block_of(edges[w]) != block:  # the window opens a new block: cross it as the run did
-                prev_coef = proj.coefficient_map @ state[: proj.rank]
-                values = lambda x, n=network, c=prev_coef: operator_rows(identity(1.0), n, x) @ c  # noqa: E731
+            proj = ev.projection(block, network=_stored_network(result.path, m, block, ev.activation))
+            state = _state_from_coefficients(proj, state_ds["c_end"].values[m, w - 1], problem.time_order)
+            if ev.block_of(edges[w]) != block:  # the window opens the next block: read its start from there
                 block = ev.block_of(edges[w])
-                keep = np.isfinite(basis["biases"].values[m, block])
-                network = SampledNetwork((DenseLayer(basis["weights"].values[m, block][keep],
-                                                     basis["biases"].values[m, block][keep], ev.activation),))
-                ev.projection(block, network=network)
+                ev.projection(block, network=_stored_network(result.path, m, block, ev.activation))
+                values = _values_of(proj, state)
                 state = ev.initial_state(block, values=values)
-        at = times == t
         if t == edges[w]:
             proj = ev.projections[block]
             out[at] = proj.evaluator(points[at]) @ state[: proj.rank]
@@ -357,6 +371,14 @@ def replay_member(result, m: int, points: np.ndarray, times: np.ndarray) -> np.n
         win = ev.window(block, state, float(edges[w]), float(t), None, points[at])
         out[at] = win.fields[-1]
     return out
+
+
+def _values_of(proj, state):
+    from pipeline.pde.operators import identity
+    from pipeline.pde.static import operator_rows
+
+    coef = proj.coefficient_map @ state[: proj.rank]
+    return lambda x: operator_rows(identity(1.0), proj.network, x) @ coef
 
 
 # ----------------------------------------------------------------------------- driver

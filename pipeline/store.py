@@ -120,6 +120,9 @@ def _template(layout: Layout) -> dict[str, xr.Dataset]:
     if timed:
         groups["state"] = xr.Dataset({
             "y": (("member", "window", "state"), _nan((m, layout.windows, layout.state), (1, 1, layout.state))),
+            # the same state as basis coefficients [a | a_t], independent of the reduced coordinates
+            "c_end": (("member", "window", "state"), _nan((m, layout.windows, layout.state), (1, 1, layout.state))),
+            "fingerprint": (("member", "window"), _zeros((m, layout.windows), (1, 1), "int64")),
             "rank": (("member", "window"), _zeros((m, layout.windows), (1, 1), "int64")),
             "block": (("member", "window"), _zeros((m, layout.windows), (1, 1), "int64")),
             # float64 sums of squared error and reference per window: exact metrics however the

@@ -20,7 +20,6 @@ import math
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import dask
 import dask.array as da
 import numpy as np
 import scipy.linalg

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numbers
 
-import dask
 import dask.array as da
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin

@@ -31,15 +31,14 @@ from typing import Callable
 import dask.array as da
 import numpy as np
 
-from pipeline.backend import COMPUTE_DTYPE
 from pipeline.cluster import compute
 from pipeline.linalg import LeastSquaresFactor, check_regularisation, lstsq, tsqr_factor
 from pipeline.nn import ELMSampler, SWIMSampler, child_seed, get_activation, get_sampler, root_seed, sample_network
 from pipeline.nn.network import SampledNetwork
-from pipeline.pde.conditions import BoundaryCondition, Periodic
+from pipeline.pde.conditions import BoundaryCondition
 from pipeline.pde.domains import METHODS as POINT_METHODS
 from pipeline.pde.domains import Domain
-from pipeline.pde.integrators import EXPLICIT_METHODS, METHODS, DivergenceError, Trajectory, integrate
+from pipeline.pde.integrators import EXPLICIT_METHODS, METHODS, integrate
 from pipeline.pde.operators import LinearOperator, derivative, identity
 from pipeline.pde.static import RowGroup, _group_rows, operator_rows
 
@@ -185,6 +184,19 @@ class Projection:
     def coefficient_map(self) -> np.ndarray:
         """``(width + 1, k)``: basis coefficients per reduced coordinate."""
         return self.lift @ self.transform
+
+    def coordinates(self, coef: np.ndarray) -> np.ndarray:
+        """Reduced coordinates ``y`` of basis coefficients ``a`` (the inverse of ``coefficient_map``
+        on its range): ``y = S_k V_kᵀ liftᵀ a``."""
+        s = self.singular_values[: self.rank]
+        return s * s * (self.transform.T @ (self.lift.T @ coef))
+
+    def fingerprint(self) -> int:
+        """A 63-bit hash of the reduced coordinates: equal only for bitwise-equal projections."""
+        import hashlib
+
+        digest = hashlib.sha256(self.transform.tobytes() + self.lift.tobytes() + self.a.tobytes()).digest()
+        return int.from_bytes(digest[:8], "little") >> 1
 
     def evaluator(self, x: np.ndarray) -> np.ndarray:
         """``E`` with ``u(x) = E y``: ``(n_points, k)``."""

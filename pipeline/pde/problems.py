@@ -15,7 +15,7 @@ import numpy as np
 
 from pipeline.nn.seeding import child_seed
 from pipeline.pde.conditions import BoundaryCondition, Condition, Dirichlet, Periodic
-from pipeline.pde.domains import Ball, Box, Domain, LShape, unit_cube_points
+from pipeline.pde.domains import Ball, Box, Domain, LShape
 from pipeline.pde.operators import LinearOperator, biharmonic, derivative, helmholtz, laplacian
 from pipeline.pde.static import RowGroup
 

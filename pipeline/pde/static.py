@@ -23,7 +23,6 @@ from pipeline.cluster import compute
 from pipeline.linalg import LeastSquaresFactor, LeastSquaresSolution, check_regularisation, default_chunk_rows, tsqr_factor
 from pipeline.nn import ELMSampler, SWIMSampler, child_seed, get_activation, get_sampler, root_seed, sample_network
 from pipeline.nn.network import SampledNetwork
-from pipeline.pde.conditions import BoundaryCondition, Condition, Periodic
 from pipeline.pde.domains import METHODS
 from pipeline.pde.operators import LinearOperator
 

@@ -1,0 +1,243 @@
+"""Workflows end to end: validation, runs into zarr stores, resumption, clusters, the CLI."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+
+from pipeline import open_result
+from pipeline.cli import main
+from pipeline.config import ConfigError, load_workflow
+from pipeline.store import progress
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / "workflows"
+FAST = ["quickstart", "poisson_2d", "lshape", "advection", "heat_2d", "burgers", "wave", "beam", "ensemble_sweep",
+        "regression_ensemble"]
+TARGETS = {"poisson_2d": 1e-8, "lshape": 1e-3, "advection": 1e-4, "burgers": 1e-3, "wave": 1e-5, "beam": 1e-6,
+           "heat_2d": 1e-6, "quickstart": 1e-6, "ensemble_sweep": 1e-4, "regression_ensemble": 1e-5}
+
+
+def _cli(*args, cwd=ROOT, env=None):
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env={**os.environ, **(env or {})})
+
+
+def _write(tmp_path, name, cfg):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_every_shipped_workflow_validates():
+    names = sorted(p.stem for p in WORKFLOWS.glob("*.yaml"))
+    for required in FAST + ["poisson_highdim", "heat_100d"]:
+        assert required in names
+    for path in WORKFLOWS.glob("*.yaml"):
+        load_workflow(path)
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_fast_workflows_meet_their_targets(name, tmp_path, capsys):
+    store = tmp_path / f"{name}.zarr"
+    assert main(["run", str(WORKFLOWS / f"{name}.yaml"), "--output", str(store), "--scheduler", "threads", "--quiet"]) == 0
+    assert "rel_l2" in capsys.readouterr().out
+    result = open_result(store)
+    assert result.metrics["rel_l2"] < TARGETS[name]
+    assert progress(store).all()
+    tree = xr.open_datatree(store, engine="zarr")  # the plain xarray way opens it too
+    assert {"coefficients", "basis", "diagnostics", "progress"} <= set(tree.children)
+    assert yaml.safe_load(tree.attrs["workflow"])["version"] == 1
+
+
+def test_store_contents_and_re_evaluation(tmp_path):
+    store = tmp_path / "q.zarr"
+    assert main(["run", str(WORKFLOWS / "quickstart.yaml"), "--output", str(store), "--scheduler", "threads",
+                 "--set", "ensemble.members=2", "--quiet"]) == 0
+    result = open_result(store)
+    root = result.tree["/"].to_dataset()
+    assert root["u"].dims == ("member", "time", "point") and root.sizes["member"] == 4
+    assert root["u_mean"].dims == ("ensemble", "time", "point") and root.sizes["ensemble"] == 2
+    assert list(root["sweep:problem.params.beta"].values) == [40.0, 40.0, 1000.0, 1000.0]
+    metrics = result.metrics
+    assert len(metrics["per_member"]) == 4 and "wall_seconds" in metrics["per_member"][0]
+    assert "spread_error_correlation" in metrics
+    # evaluate() rebuilds every member anywhere, at any time of the span
+    rng = np.random.default_rng(0)
+    points, times = rng.uniform(0, 2 * np.pi, size=(7, 1)), rng.uniform(0, 1, size=7)
+    values = result.evaluate(points, times)
+    assert values.dims == ("member", "point") and values.shape == (4, 7)
+    for m, beta in enumerate([40.0, 40.0, 1000.0, 1000.0]):
+        np.testing.assert_allclose(values.values[m], np.sin(points[:, 0] - beta * times), atol=1e-6)
+
+
+def test_static_store_evaluation(tmp_path):
+    store = tmp_path / "p.zarr"
+    assert main(["run", str(WORKFLOWS / "poisson_2d.yaml"), "--output", str(store), "--scheduler", "threads",
+                 "--set", "basis.width=300", "--quiet"]) == 0
+    x = np.random.default_rng(1).uniform(size=(20, 2))
+    values = open_result(store).evaluate(x)
+    np.testing.assert_allclose(values.values[0], np.sin(np.pi * x[:, 0]) * np.sin(np.pi * x[:, 1]), atol=1e-6)
+
+
+def test_existing_stores_are_never_overwritten_silently(tmp_path):
+    store = tmp_path / "a.zarr"
+    args = ["run", WORKFLOWS / "wave.yaml", "--output", store, "--scheduler", "threads", "--quiet"]
+    assert _cli(*args).returncode == 0
+    before = open_result(store).attrs["created"]
+    refused = _cli(*args)
+    assert refused.returncode == 2 and "exists" in refused.stderr and "Traceback" not in refused.stderr
+    assert open_result(store).attrs["created"] == before
+    other = _cli("run", WORKFLOWS / "beam.yaml", "--output", store, "--scheduler", "threads", "--resume")
+    assert other.returncode == 2 and "another workflow" in other.stderr
+    assert _cli(*args, "--overwrite").returncode == 0
+
+
+def _slow_workflow(tmp_path):
+    cfg = {"version": 1, "problem": {"name": "burgers"}, "time": {"windows": 12, "outputs": 25},
+           "basis": {"width": 300}, "collocation": {"n_interior": 1000}, "compute": {"scheduler": "threads"}}
+    return _write(tmp_path, "slow.yaml", cfg)
+
+
+def test_kill_and_resume_gives_the_uninterrupted_result(tmp_path):
+    workflow = _slow_workflow(tmp_path)
+    reference, killed = tmp_path / "ref.zarr", tmp_path / "killed.zarr"
+    assert _cli("run", workflow, "--output", reference, "--quiet").returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(workflow), "--output", str(killed),
+                             "--quiet"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        time.sleep(0.2)
+        try:
+            done = progress(killed)
+        except Exception:  # noqa: BLE001 - the template may not exist yet
+            continue
+        if 3 <= done.sum() < done.size:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = progress(killed)
+    assert 0 < done.sum() < done.size, "the run was not interrupted mid-way"
+    resumed = _cli("run", workflow, "--output", killed, "--resume", "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = open_result(reference).tree, open_result(killed).tree
+    for group, var in (("/", "u"), ("coefficients", "c"), ("state", "y"), ("progress", "done")):
+        np.testing.assert_array_equal(a[group].to_dataset()[var].values, b[group].to_dataset()[var].values)
+
+
+@pytest.mark.cluster
+def test_a_real_cluster_of_scheduler_and_two_worker_processes(tmp_path):
+    scheduler_file = tmp_path / "scheduler.json"
+    procs = [subprocess.Popen(["dask", "scheduler", "--scheduler-file", str(scheduler_file), "--host", "127.0.0.1",
+                               "--no-dashboard", "--port", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.time() + 60
+        while not scheduler_file.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        address = json.loads(scheduler_file.read_text())["address"]
+        for _ in range(2):
+            procs.append(subprocess.Popen(["dask", "worker", address, "--nthreads", "1", "--no-dashboard"],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path))
+        from distributed import Client
+
+        with Client(address, timeout=30) as client:
+            client.wait_for_workers(2, timeout=60)
+        store = tmp_path / "cluster.zarr"
+        run = _cli("run", WORKFLOWS / "ensemble_sweep.yaml", "--output", store, "--scheduler", address, "--quiet")
+        assert run.returncode == 0, run.stderr
+        result = open_result(store)
+        assert result.metrics["members"] == 12 and result.metrics["rel_l2"] < 1e-4
+        # DASK_SCHEDULER_ADDRESS is honoured when the workflow says `local`
+        env_store = tmp_path / "env.zarr"
+        run = _cli("run", WORKFLOWS / "wave.yaml", "--output", env_store, "--quiet",
+                   env={"DASK_SCHEDULER_ADDRESS": address})
+        assert run.returncode == 0, run.stderr
+    finally:
+        for p in procs[::-1]:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+
+
+def test_unreachable_scheduler_fails_fast_with_one_message(tmp_path):
+    start = time.time()
+    run = _cli("run", WORKFLOWS / "wave.yaml", "--output", tmp_path / "x.zarr", "--scheduler", "tcp://127.0.0.1:9",
+               "--set", "compute.timeout=2")
+    assert run.returncode == 2 and "could not reach the Dask scheduler" in run.stderr
+    assert "Traceback" not in run.stderr and time.time() - start < 60
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("solver.rcond=0", "solver.rcond must lie in (0, 1)"),
+        ("basis.sampler=sgd", "basis.sampler must be one of swim, uswim, aswim, elm"),
+        ("basis.widht=3", "--set basis.widht: 'basis.widht' does not exist"),
+        ("problem.name=poison", "unknown problem 'poison'"),
+        ("problem.params.betta=3", "has no parameter 'betta'"),
+        ("ensemble.sweep={basis.size: [1, 2]}", "'basis.size' does not exist"),
+        ("time.windows=0", "time.windows must be >= 1"),
+        ("nonsense", "--set expects KEY=VALUE"),
+    ],
+)
+def test_bad_input_prints_one_message_without_traceback(override, message, tmp_path):
+    run = _cli("run", WORKFLOWS / "advection.yaml", "--output", tmp_path / "x.zarr", "--set", override)
+    assert run.returncode == 2
+    assert message in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "x.zarr").exists()  # nothing written
+
+
+def test_malformed_and_incomplete_workflows(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nproblem: {name: [\n")
+    run = _cli("run", bad)
+    assert run.returncode == 2 and "not valid YAML" in run.stderr
+    with pytest.raises(ConfigError, match="exactly one of the sections 'problem'"):
+        load_workflow(_write(tmp_path, "none.yaml", {"version": 1}))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_workflow(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="problem.module must be 'path/to/file.py:function'"):
+        load_workflow(_write(tmp_path, "mod.yaml", {"version": 1, "problem": {"module": "mine"}}))
+    with pytest.raises(ConfigError, match="zip"):
+        load_workflow(_write(tmp_path, "zip.yaml", {"version": 1, "problem": {"name": "heat_1d"}, "ensemble": {
+            "mode": "zip", "sweep": {"basis.width": [100, 200], "problem.params.nu": [0.1]}}}))
+
+
+def test_a_user_problem_from_a_python_file(tmp_path):
+    module = tmp_path / "mine.py"
+    module.write_text(
+        "import numpy as np\n"
+        "from pipeline.pde import Box, Dirichlet, StaticProblem, laplacian\n"
+        "def build(k=1.0):\n"
+        "    exact = lambda x: np.exp(k * x[:, 0]) * np.sin(k * x[:, 1])\n"
+        "    return StaticProblem('mine', Box.cube(2), laplacian(2), lambda x: 0 * x[:, 0],\n"
+        "                         (Dirichlet(lambda x, data: exact(x)),), exact=exact,\n"
+        "                         defaults={'width': 400, 'n_interior': 2000, 'n_boundary': 800})\n")
+    workflow = _write(tmp_path, "user.yaml", {"version": 1, "problem": {"module": f"{module}:build", "params": {"k": 2.0}},
+                                              "compute": {"scheduler": "threads"}})
+    store = tmp_path / "user.zarr"
+    assert _cli("run", workflow, "--output", store, "--quiet").returncode == 0
+    assert open_result(store).metrics["rel_l2"] < 1e-7
+
+
+def test_inspect_plot_and_problems(tmp_path):
+    store = tmp_path / "w.zarr"
+    assert _cli("run", WORKFLOWS / "wave.yaml", "--output", store, "--scheduler", "threads", "--quiet").returncode == 0
+    shown = _cli("inspect", store)
+    assert shown.returncode == 0 and "wave_1d" in shown.stdout and "rel_l2" in shown.stdout
+    pytest.importorskip("matplotlib")
+    image = tmp_path / "w.png"
+    assert _cli("plot", store, "-o", image).returncode == 0 and image.stat().st_size > 10_000
+    listing = _cli("problems")
+    lines = listing.stdout.splitlines()
+    assert any(line.startswith("advection ") and "beta=40.0" in line and "exact" in line for line in lines)
+    assert any(line.startswith("poisson_lshape ") and "reference" in line for line in lines)
