@@ -429,9 +429,9 @@ def prepare(cfg: dict, raw: dict, *, output: str | None, quiet: bool):
         blocks = max(ev.settings["blocks"] for ev in evs)
         n_coef = width + 1
     else:
-        from pipeline.pde.static import _settings
+        from pipeline.pde.static import resolve_settings
 
-        resolved = [_settings(p, s) for p, s in zip(problems, settings)]  # validates
+        resolved = [resolve_settings(p, s) for p, s in zip(problems, settings)]  # validates
         points, times, windows, blocks = first.evaluation_points(), None, 1, 1
         width = max(r["width"] for r in resolved)
         n_coef = width + 1 + len(first.enrichments)

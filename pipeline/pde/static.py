@@ -231,7 +231,8 @@ class StaticSolution:
         }
 
 
-def _settings(problem, overrides: dict) -> dict:
+def resolve_settings(problem, overrides: dict) -> dict:
+    """The solver settings of a problem: the overrides, its defaults, then the global ones (validated)."""
     unknown = sorted(set(overrides) - set(GLOBAL_DEFAULTS) - {"seed", "chunk_rows", "device", "prune"})
     if unknown:
         raise ValueError(f"unknown solver setting {unknown[0]!r}; allowed: {', '.join(sorted(GLOBAL_DEFAULTS))}, "
@@ -308,7 +309,7 @@ def solve_static(problem, **overrides) -> StaticSolution:
     ``rcond``, ``ridge``, ``pool_size``, ``kappa`` (multiplier of the automatic boundary
     weights), ``seed``, ``chunk_rows``, ``device`` (``cpu`` / ``gpu``), ``prune``.
     """
-    settings = _settings(problem, overrides)
+    settings = resolve_settings(problem, overrides)
     activation = get_activation(settings["activation"])
     sampler = settings["sampler"]
     if sampler == "elm":
