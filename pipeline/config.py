@@ -108,11 +108,16 @@ SCHEMA = Section({
                         doc="a user problem: 'file.py:function' returning a StaticProblem or EvolutionProblem"),
     }, doc="the PDE to solve", optional=True),
     "data": Section({
-        "function": Field(str, choices=tuple(DATASETS), doc="named synthetic data set"),
-        "n_train": Field(int, 10_000, check=positive_int, doc="training samples"),
-        "n_test": Field(int, 10_000, check=positive_int, doc="test samples"),
+        "function": Field((str, _NONE), None, choices=tuple(DATASETS) + (None,), doc="named synthetic data set"),
+        "n_train": Field(int, 10_000, check=positive_int, doc="training samples (synthetic)"),
+        "n_test": Field(int, 10_000, check=positive_int, doc="test samples (synthetic)"),
         "noise": Field(_NUMBER, 0.0, check=non_negative, doc="std of Gaussian noise on the training targets"),
-        "seed": Field(int, 0, check=non_negative_int, doc="seed of the data draw"),
+        "path": Field((str, _NONE), None, doc="a .csv, .nc or .zarr file instead of a synthetic set"),
+        "inputs": Field(list, [], doc="input columns / variables of the file"),
+        "target": Field((str, _NONE), None, doc="target column / variable of the file"),
+        "task": Field(str, "regression", choices=("regression", "classification"), doc="for a file"),
+        "test_fraction": Field(float, 0.2, check=fraction_open, doc="share of the file's rows held out"),
+        "seed": Field(int, 0, check=non_negative_int, doc="seed of the data draw or split"),
     }, doc="supervised data (instead of a problem)", optional=True),
     "model": Section({
         "hidden_layer_sizes": Field((int, list), [512], check=widths, doc="width per hidden layer"),
@@ -241,6 +246,14 @@ def validate(raw: dict) -> dict:
         raise ConfigError("a workflow needs exactly one of the sections 'problem' (a PDE) or 'data' (supervised)")
     if has_problem and (cfg["problem"]["name"] is None) == (cfg["problem"]["module"] is None):
         raise ConfigError("problem needs exactly one of 'problem.name' (registry) or 'problem.module' (your file)")
+    data = cfg["data"]
+    if data is not None:
+        if (data["function"] is None) == (data["path"] is None):
+            raise ConfigError("data needs exactly one of 'data.function' (synthetic) or 'data.path' (a file)")
+        if data["path"] is not None and (not data["inputs"] or not data["target"]):
+            raise ConfigError("data.path needs 'data.inputs' (a list of columns) and 'data.target'")
+        if not all(isinstance(c, str) for c in data["inputs"]):
+            raise ConfigError(f"data.inputs must be a list of column names, got {data['inputs']!r}")
     sweep = cfg["ensemble"]["sweep"]
     lengths = set()
     for key, values in sweep.items():

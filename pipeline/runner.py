@@ -286,18 +286,16 @@ def _run_evolution_member(job: Job, problem) -> dict:
 
 
 def _run_supervised_member(job: Job) -> dict:
-    from pipeline.datasets import make_dataset
+    from pipeline.datasets import workflow_data
     from pipeline.models import SampledNetworkClassifier, SampledNetworkRegressor
 
     m = job.member.index
     if progress(job.path)[m, 0]:
         return {"member": m, "skipped": True}
     cfg = job.member.config
-    data, model = cfg["data"], cfg["model"]
-    x, y, dataset = make_dataset(data["function"], data["n_train"], data["seed"])
-    if data["noise"] and dataset.task == "regression":
-        y = y + np.random.default_rng(data["seed"] + 2).normal(scale=data["noise"], size=y.shape)
-    cls = SampledNetworkRegressor if dataset.task == "regression" else SampledNetworkClassifier
+    model = cfg["model"]
+    x, y, _, y_test, task = workflow_data(cfg["data"])
+    cls = SampledNetworkRegressor if task == "regression" else SampledNetworkClassifier
     widths = model["hidden_layer_sizes"]
     estimator = cls(hidden_layer_sizes=tuple(widths) if isinstance(widths, list) else widths,
                     activation=cfg["basis"]["activation"] or "tanh", sampler=cfg["basis"]["sampler"] or "swim",
@@ -308,8 +306,7 @@ def _run_supervised_member(job: Job) -> dict:
     fitted = _since(start)
     start = _clock()
     pred = np.asarray(estimator.predict(job.points), dtype=float)
-    x_test, y_test, _ = make_dataset(data["function"], data["n_test"], data["seed"] + 1)
-    if dataset.task == "regression":
+    if task == "regression":
         score = float(np.linalg.norm(pred - y_test) / np.linalg.norm(y_test))
         metric = "rel_l2"
     else:
@@ -394,20 +391,23 @@ def prepare(cfg: dict, raw: dict, *, output: str | None, quiet: bool):
     if not path:
         raise ConfigError("output.path is not set: give it in the workflow or with --output")
     if kind == "supervised":
-        from pipeline.datasets import make_dataset
+        from pipeline.datasets import workflow_data
 
         for mem in members:
             if mem.config["data"] != members[0].config["data"]:
                 raise ConfigError("sweeping the data section is not supported: members must share their test set")
-        x_test, y_test, dataset = make_dataset(cfg["data"]["function"], cfg["data"]["n_test"], cfg["data"]["seed"] + 1)
+        try:
+            _, _, x_test, y_test, task = workflow_data(cfg["data"])
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
         last = [m.config["model"]["hidden_layer_sizes"] for m in members]
         width = max(w[-1] if isinstance(w, list) else w for w in last)
         layout = Layout("supervised", len(members), x_test, None, width + 1, width, x_test.shape[1],
                         state=width + 1, singular_values=width + 1, dtype=cfg["output"]["dtype"],
                         sweep_point=_sweep_points(members),
-                        u_exact=np.tile(y_test.astype(float), (len(members), 1)) if dataset.task == "regression" else None)
+                        u_exact=np.tile(y_test.astype(float), (len(members), 1)) if task == "regression" else None)
         jobs = [Job(path, mem, "supervised", {}, x_test, None, width, width + 1, quiet, width + 1) for mem in members]
-        return kind, members, jobs, layout, path, {"problem": cfg["data"]["function"], "task": dataset.task}
+        return kind, members, jobs, layout, path, {"problem": cfg["data"]["function"] or cfg["data"]["path"], "task": task}
     problems = [build_problem(mem.config["problem"]) for mem in members]
     evolution = _is_evolution(problems[0])
     if any(_is_evolution(p) != evolution for p in problems):

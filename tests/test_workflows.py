@@ -241,3 +241,26 @@ def test_inspect_plot_and_problems(tmp_path):
     lines = listing.stdout.splitlines()
     assert any(line.startswith("advection ") and "beta=40.0" in line and "exact" in line for line in lines)
     assert any(line.startswith("poisson_lshape ") and "reference" in line for line in lines)
+
+
+def test_supervised_data_from_csv_and_netcdf_files(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, size=(3000, 2))
+    y = np.sin(np.pi * x[:, 0]) * np.cos(np.pi * x[:, 1])
+    table = tmp_path / "data.csv"
+    table.write_text("a,b,y\n" + "\n".join(f"{p:.17g},{q:.17g},{r:.17g}" for (p, q), r in zip(x, y)))
+    ds = xr.Dataset({"a": ("sample", x[:, 0]), "b": ("sample", x[:, 1]), "y": ("sample", y)})
+    netcdf = tmp_path / "data.nc"
+    ds.to_netcdf(netcdf)
+    for path in (table, netcdf):
+        workflow = _write(tmp_path, "file.yaml", {
+            "version": 1, "data": {"path": str(path), "inputs": ["a", "b"], "target": "y"},
+            "model": {"hidden_layer_sizes": 256}, "compute": {"scheduler": "threads"}})
+        store = tmp_path / f"{path.suffix[1:]}.zarr"
+        run = _cli("run", workflow, "--output", store, "--quiet")
+        assert run.returncode == 0, run.stderr
+        assert open_result(store).metrics["rel_l2"] < 1e-4
+    missing = _write(tmp_path, "missing.yaml", {"version": 1, "data": {"path": str(table), "inputs": ["a", "c"],
+                                                                      "target": "y"}})
+    run = _cli("run", missing, "--output", tmp_path / "m.zarr")
+    assert run.returncode == 2 and "column 'c' is not in" in run.stderr
