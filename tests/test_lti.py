@@ -86,3 +86,18 @@ def test_bad_input():
         net.simulate(np.linspace(0, 1, 5), np.zeros((4, 1)))
     with pytest.raises(ValueError, match="modes must be"):
         LTINetwork(-np.eye(2), np.ones((2, 1)), np.ones((1, 2)), modes=5)
+
+
+def test_first_order_step_maps_match_the_augmented_matrix_exponential():
+    """Closed-form φ1, φ2 of first-order neurons equal the blocks of expm([[λh, bh, 0], [0, 0, 1], [0, 0, 0]])."""
+    import scipy.linalg
+
+    from pipeline.models.lti import _phi_functions
+
+    for z in [0.0, 1e-13, -1e-6, 0.2, -0.49, 0.5, -0.7, 3.0, -40.0]:
+        e = scipy.linalg.expm(np.array([[z, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]))
+        phi0, phi1, phi2 = _phi_functions(np.array([z]))
+        np.testing.assert_allclose([phi0[0], phi1[0], phi2[0]], [e[0, 0], e[0, 1], e[0, 2]], rtol=1e-13)
+    # stiff modes: no overflow, the limits -1/z and -1/z - 1/z^2 hold
+    _, phi1, phi2 = _phi_functions(np.array([-1e6]))
+    np.testing.assert_allclose([phi1[0], phi2[0]], [1e-6, 1e-6 - 1e-12], rtol=1e-12)
