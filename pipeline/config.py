@@ -119,6 +119,31 @@ SCHEMA = Section({
         "test_fraction": Field(float, 0.2, check=fraction_open, doc="share of the file's rows held out"),
         "seed": Field(int, 0, check=non_negative_int, doc="seed of the data draw or split"),
     }, doc="supervised data (instead of a problem)", optional=True),
+    "hamiltonian": Section({
+        "system": Field(str, doc="Hamiltonian system (pendulum, lotka_volterra, henon_heiles, double_pendulum, "
+                                 "coupled_oscillators)"),
+        "params": Field(dict, {}, doc="system parameters, e.g. {dof: 10} for coupled_oscillators"),
+        "n_train": Field(int, 10_000, check=positive_int, doc="uniform training states of the system's box"),
+        "n_test": Field(int, 5_000, check=positive_int, doc="independent test states (the error and the store)"),
+        "data_seed": Field(int, 0, check=non_negative_int, doc="seed of the training and test draws"),
+        "flow_step": Field((float, _NONE), None, check=positive,
+                           doc="Δt: learn from flow-map pairs (x, x after Δt) instead of time derivatives"),
+        "rollout_steps": Field(int, 1000, check=non_negative_int, doc="symplectic-Euler steps of the rollout"),
+        "rollout_dt": Field(float, 0.01, check=positive, doc="step of the rollout"),
+        "rollout_states": Field(int, 4, check=non_negative_int, doc="initial states (the first test states)"),
+    }, doc="a Hamiltonian network fitted from a system's samples (instead of a problem)", optional=True),
+    "lti": Section({
+        "system": Field(str, doc="LTI system (diffusion_2d, convection_diffusion, mass_spring_chain, jordan)"),
+        "params": Field(dict, {}, doc="system parameters, e.g. {n: 30}"),
+        "modes": Field((int, _NONE), None, check=positive_int, doc="keep the slowest modes only (null: all)"),
+        "hold": Field(str, "foh", choices=("foh", "zoh"), doc="piecewise-linear or piecewise-constant input"),
+        "input": Field(str, "sine", choices=("sine", "step", "random"),
+                       doc="input signal: sines plus steps, a unit step, or random values (seeded per member)"),
+        "t_end": Field(float, 1.0, check=positive, doc="end of the simulated interval (it starts at 0)"),
+        "steps": Field(int, 1000, check=positive_int, doc="uniform steps of the simulation"),
+        "reference": Field(bool, True, doc="compare with scipy.signal.lsim on the dense system"),
+        "cond_limit": Field(float, 1e8, check=positive, doc="largest modal-transformation condition number"),
+    }, doc="a continuous-time network constructed from (A, B, C, D) (instead of a problem)", optional=True),
     "model": Section({
         "hidden_layer_sizes": Field((int, list), [512], check=widths, doc="width per hidden layer"),
         "rcond": Field((float, _NONE), 1e-10, check=fraction_open, doc="truncation of the output-layer solve"),
@@ -233,17 +258,34 @@ def _validate_section(section: Section, raw, path: str):
     return out
 
 
+#: the sections of which a workflow names exactly one: what it runs
+TASK_SECTIONS = {"problem": "a PDE", "data": "supervised", "hamiltonian": "a Hamiltonian network",
+                 "lti": "an LTI network"}
+
+
 def workflow_kind(cfg: dict) -> str:
-    """``"supervised"`` or ``"problem"``."""
-    return "supervised" if cfg.get("data") is not None else "problem"
+    """``"problem"``, ``"supervised"``, ``"hamiltonian"`` or ``"lti"``."""
+    for section in TASK_SECTIONS:
+        if cfg.get(section) is not None:
+            return "supervised" if section == "data" else section
+    return "problem"
 
 
 def validate(raw: dict) -> dict:
     """The validated workflow with every default filled in."""
     cfg = _validate_section(SCHEMA, raw, "")
-    has_problem, has_data = cfg["problem"] is not None, cfg["data"] is not None
-    if has_problem == has_data:
-        raise ConfigError("a workflow needs exactly one of the sections 'problem' (a PDE) or 'data' (supervised)")
+    present = [s for s in TASK_SECTIONS if cfg[s] is not None]
+    if len(present) != 1:
+        choices = ", ".join(f"{s!r} ({what})" for s, what in TASK_SECTIONS.items())
+        raise ConfigError(f"a workflow needs exactly one of the sections {choices}; got "
+                          f"{', '.join(repr(s) for s in present) or 'none'}")
+    has_problem = cfg["problem"] is not None
+    if cfg["lti"] is not None:
+        used = [f"basis.{k}" for k in ("width", "activation", "sampler", "weight_scale", "bias_scale")
+                if cfg["basis"][k] is not None]
+        if used:
+            raise ConfigError(f"{used[0]} does not apply to an 'lti' workflow (the network is constructed, not "
+                              "sampled); remove it")
     if has_problem and (cfg["problem"]["name"] is None) == (cfg["problem"]["module"] is None):
         raise ConfigError("problem needs exactly one of 'problem.name' (registry) or 'problem.module' (your file)")
     data = cfg["data"]

@@ -39,6 +39,10 @@ def plot_store(store, output=None) -> Path:
 
     plt = _pyplot()
     result = open_result(store)
+    kind = result.attrs.get("kind")
+    if kind in ("lti", "hamiltonian"):
+        fig = (_plot_lti if kind == "lti" else _plot_hamiltonian)(plt, result)
+        return _save(plt, fig, result, output)
     root = result.tree["/"].to_dataset()
     u = root["u"].values.astype(float)
     x = root["x"].values
@@ -108,8 +112,81 @@ def plot_store(store, output=None) -> Path:
             axes[k].hist(_log(spread[0]).ravel(), bins=60)
             axes[k].set(title="log10 ensemble spread")
     fig.suptitle(title)
+    return _save(plt, fig, result, output)
+
+
+def _save(plt, fig, result, output) -> Path:
     fig.tight_layout()
     out = Path(output) if output else Path(str(result.path).rstrip("/") + ".png")
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def _shown(value) -> str:
+    """A swept value as the user wrote it (null sweeps are stored as NaN)."""
+    if isinstance(value, (float, np.floating)):
+        return "null" if np.isnan(value) else f"{value:g}"
+    return str(value)
+
+
+def _plot_lti(plt, result):
+    """Outputs against time (reference dashed), their error, and the input of member 0."""
+    root = result.tree["/"].to_dataset()
+    t, u = root["time"].values, root["u"].values.astype(float)
+    exact = root["u_exact"].values.astype(float) if "u_exact" in root else None
+    fig, axes = plt.subplots(1, 3 if exact is not None else 2, figsize=(13, 3.6))
+    labels = [f"member {m}" + "".join(f", {name[6:]}={_shown(root[name].values[m])}" for name in root.coords
+                                      if name.startswith("sweep:")) for m in range(u.shape[0])]
+    for j in range(u.shape[2]):
+        axes[0].plot(t, u[0, :, j], label=f"output {j}")
+        if exact is not None:
+            axes[0].plot(t, exact[0, :, j], "k--", lw=0.8)
+    axes[0].set(xlabel="t", title="outputs, member 0 (reference dashed)")
+    axes[0].legend(fontsize=7)
+    network = result.tree["network/0"].to_dataset() if "network" in result.tree.children else None
+    if network is not None:
+        axes[1].plot(t, network["input_signal"].values)
+        axes[1].set(xlabel="t", title="input, member 0")
+    if exact is not None:
+        for m in range(u.shape[0]):
+            floor = 1e-17 * max(float(np.abs(exact[m]).max()), 1e-300)  # the first sample is exact
+            axes[2].semilogy(t, np.maximum(np.abs(u[m] - exact[m]).max(axis=1), floor), label=labels[m])
+        axes[2].set(xlabel="t", title="max |y - y_lsim| over outputs")
+        axes[2].legend(fontsize=7)
+    fig.suptitle(f"{result.attrs.get('problem', '')} (LTI network, {u.shape[0]} member(s))")
+    return fig
+
+
+def _plot_hamiltonian(plt, result):
+    """H on the test states, its error, and the symplectic rollouts with their energy error."""
+    root = result.tree["/"].to_dataset()
+    x, h = root["x"].values, root["u"].values.astype(float)[0]
+    err = _log(h - root["u_exact"].values.astype(float)[0])
+    fig, axes = plt.subplots(1, 4, figsize=(16.5, 3.6))
+    if x.shape[1] == 2:
+        sc = axes[0].tricontourf(x[:, 0], x[:, 1], h, levels=40, cmap="viridis")
+        axes[0].set(xlabel="q", ylabel="p", title="fitted H (member 0)")
+        fig.colorbar(sc, ax=axes[0])
+        sc = axes[1].tricontourf(x[:, 0], x[:, 1], err, levels=40, cmap="magma")
+        axes[1].set(xlabel="q", ylabel="p", title="log10 |H - H_exact|")
+        fig.colorbar(sc, ax=axes[1])
+    else:
+        axes[0].plot(root["u_exact"].values[0], h, ".", ms=1)
+        axes[0].set(xlabel="exact H", ylabel="fitted H", title="fitted H (member 0)")
+        axes[1].hist(err, bins=60)
+        axes[1].set(title="log10 |H - H_exact|")
+    rollout = result.tree["rollout"].to_dataset() if "rollout" in result.tree.children else None
+    if rollout is not None and rollout.sizes.get("trajectory", 0):
+        n = x.shape[1] // 2
+        fitted, exact = rollout["trajectory"].values[0], rollout["trajectory_exact"].values[0]
+        for k in range(fitted.shape[1]):
+            axes[2].plot(fitted[:, k, 0], fitted[:, k, n], lw=1)
+            axes[2].plot(exact[:, k, 0], exact[:, k, n], "k--", lw=0.6)
+        axes[2].set(xlabel="q1", ylabel="p1", title="rollouts (exact H dashed)")
+        energy = rollout["energy"].values[0]
+        floor = 1e-17 * max(float(np.abs(energy).max()), 1e-300)
+        axes[3].semilogy(rollout["step_time"].values, np.maximum(np.abs(energy - energy[0]).max(axis=1), floor))
+        axes[3].set(xlabel="t", title="max |H(x_k) - H(x_0)| along the rollouts")
+    fig.suptitle(f"{result.attrs.get('problem', '')} (Hamiltonian network, {root.sizes['member']} member(s))")
+    return fig

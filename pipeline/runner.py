@@ -89,9 +89,9 @@ class Job:
 
     path: str
     member: Member
-    kind: str  # "static", "evolution" or "supervised"
+    kind: str  # "static", "evolution", "supervised", "hamiltonian" or "lti"
     settings: dict
-    points: np.ndarray
+    points: np.ndarray | None
     times: np.ndarray | None
     width: int
     state_size: int
@@ -173,6 +173,14 @@ def run_member(job: Job) -> dict:
     with inline():
         if job.kind == "supervised":
             return _run_supervised_member(job)
+        if job.kind == "hamiltonian":
+            from pipeline.system_jobs import run_hamiltonian_member
+
+            return run_hamiltonian_member(job)
+        if job.kind == "lti":
+            from pipeline.system_jobs import run_lti_member
+
+            return run_lti_member(job)
         problem = build_problem(job.member.config["problem"])
         if job.kind == "static":
             return _run_static_member(job, problem)
@@ -390,6 +398,21 @@ def prepare(cfg: dict, raw: dict, *, output: str | None, quiet: bool):
     path = output or cfg["output"]["path"]
     if not path:
         raise ConfigError("output.path is not set: give it in the workflow or with --output")
+    if kind == "hamiltonian":
+        from pipeline.system_jobs import hamiltonian_layout, hamiltonian_settings
+
+        layout, test, info = hamiltonian_layout(cfg, members)
+        layout.sweep, layout.sweep_point = _sweep_coords(cfg, members), _sweep_points(members)
+        jobs = [Job(path, mem, kind, hamiltonian_settings(mem.config), test, None, layout.width, layout.state, quiet,
+                    layout.singular_values) for mem in members]
+        return kind, members, jobs, layout, path, info
+    if kind == "lti":
+        from pipeline.system_jobs import lti_layout
+
+        layout, times, info = lti_layout(cfg, members)
+        layout.sweep, layout.sweep_point = _sweep_coords(cfg, members), _sweep_points(members)
+        jobs = [Job(path, mem, kind, {}, None, times, 0, 0, quiet) for mem in members]
+        return kind, members, jobs, layout, path, info
     if kind == "supervised":
         from pipeline.datasets import workflow_data
 
@@ -443,7 +466,7 @@ def prepare(cfg: dict, raw: dict, *, output: str | None, quiet: bool):
                 evolution and cfg["time"]["outputs"] is None and not np.allclose(other[1], times)):
             raise ConfigError("the swept parameters change the output grid (points or times); sweep other keys, "
                               "or set time.outputs")
-    sweep_coords = {f"sweep:{k}": [mem.sweep[k] for mem in members] for k in cfg["ensemble"]["sweep"]}
+    sweep_coords = _sweep_coords(cfg, members)
     layout = Layout("evolution" if evolution else "static", len(members), points, times, n_coef, width,
                     first.domain.dim, blocks=blocks, windows=windows, state=state, singular_values=n_coef,
                     dtype=cfg["output"]["dtype"], sweep=sweep_coords, sweep_point=_sweep_points(members),
@@ -452,6 +475,17 @@ def prepare(cfg: dict, raw: dict, *, output: str | None, quiet: bool):
     jobs = [Job(path, mem, kind, s, points, times, width, state, quiet, n_coef) for mem, s in zip(members, settings)]
     info = {"problem": first.name, "params": json.dumps(first.params, default=str), "has_truth": first.truth is not None}
     return kind, members, jobs, layout, path, info
+
+
+def _sweep_coords(cfg, members) -> dict:
+    """Coordinates ``sweep:<key>`` along ``member``: each member's swept values (null: NaN)."""
+    coords = {}
+    for key in cfg["ensemble"]["sweep"]:
+        values = [mem.sweep[key] for mem in members]
+        if any(v is None for v in values):
+            values = [np.nan if v is None else v for v in values]
+        coords[f"sweep:{key}"] = values
+    return coords
 
 
 def _sweep_points(members) -> np.ndarray:
@@ -505,8 +539,10 @@ def run_workflow(cfg: dict, raw: dict, *, output=None, overwrite=False, resume=F
 def _activation_name(cfg, jobs) -> str:
     if cfg["basis"]["activation"]:
         return cfg["basis"]["activation"]
-    if jobs[0].kind == "supervised":
+    if jobs[0].kind in ("supervised", "hamiltonian"):
         return "tanh"
+    if jobs[0].kind == "lti":
+        return "none"
     problem = build_problem(cfg["problem"])
     return problem.defaults.get("activation", "tanh")
 
@@ -534,8 +570,20 @@ def _metrics(path, kind, results, info, total) -> dict:
                                                   [None if np.isnan(v) else float(v) for v in diag["cpu_seconds"].values[i]]))}
                          for i in range(len(rel))]
     for r in results:
-        if "accuracy" in r:
-            out["per_member"][r["member"]]["accuracy"] = r["accuracy"]
+        for key in ("accuracy", "energy_drift", "energy_drift_exact", "error_estimate", "method", "simulate_seconds", "reference_seconds"):
+            if key in r:
+                out["per_member"][r["member"]][key] = r[key]
+    drifts = [r["energy_drift"] for r in results if "energy_drift" in r]
+    if drifts:
+        out["energy_drift_max"] = float(np.max(drifts))
+        out["energy_drift_exact_max"] = float(np.max([r["energy_drift_exact"] for r in results]))
+    estimates = [r["error_estimate"] for r in results if "error_estimate" in r]
+    if estimates:
+        out["error_estimate_max"] = float(np.max(estimates))
+    pairs = [(r["reference_seconds"], r["simulate_seconds"]) for r in results
+             if np.isfinite(r.get("reference_seconds", np.nan))]
+    if pairs:
+        out["speedup_vs_lsim_min"] = float(min(a / b for a, b in pairs))
     root = xr.open_zarr(path, consolidated=False)
     if "u_exact" in root and np.isfinite(rel).any():
         u = root["u"].astype("float64")

@@ -12,6 +12,11 @@ Layout (``m`` members, ``T`` output times for time-dependent runs, ``P`` output 
     /diagnostics     rank, singular_values (member, block, …), rel_l2, wall/cpu seconds per stage
     /progress        done (member, window)                written last, after a window's data
 
+Hamiltonian runs store H on the test states as ``u``/``u_exact`` (``x`` holds the states) and
+add ``/rollout`` (trajectory, trajectory_exact, energy, energy_drift); LTI runs store the
+outputs as ``u``/``u_exact`` (member, time, output), no sampled basis, and each member's
+constructed network in ``/network/<member>``.
+
 The store is created as a template (``to_zarr(compute=False)``: metadata only), then every
 member region-writes its own slices from whatever worker runs it: chunks never straddle two
 writers, so writes need no locks, and a window is marked done only after its data is in
@@ -42,9 +47,9 @@ class StoreExists(ValueError):
 
 @dataclass
 class Layout:
-    kind: str  # "static", "evolution" or "supervised"
+    kind: str  # "static", "evolution", "supervised", "hamiltonian" or "lti"
     members: int
-    points: np.ndarray  # (P, d) output points
+    points: np.ndarray | None  # (P, d) output points; None: the field axis is not spatial
     times: np.ndarray | None  # (T,) output times (evolution)
     coefficients: int  # basis coefficients per member
     width: int
@@ -58,6 +63,12 @@ class Layout:
     sweep: dict = field(default_factory=dict)  # coordinate name -> values per member
     sweep_point: np.ndarray | None = None  # member -> index of its sweep point (replicates share one)
     u_exact: np.ndarray | None = None  # (member[, time], point)
+    exact_by_members: bool = False  # u_exact is written by the members (it depends on their inputs)
+    field_axis: str = "point"  # name of the last dimension of u
+    field_size: int = 0  # its length where there are no points
+    time_chunk: int | None = None  # output times per chunk (default 1: written window by window)
+    sampled_basis: bool = True  # coefficients, basis weights, ranks and singular values
+    extra: dict = field(default_factory=dict)  # further groups: name -> lazy xr.Dataset
 
 
 def _zeros(shape, chunks, dtype):
@@ -69,15 +80,21 @@ def _nan(shape, chunks):
 
 
 def _template(layout: Layout) -> dict[str, xr.Dataset]:
-    m, p = layout.members, len(layout.points)
+    m = layout.members
+    p = len(layout.points) if layout.points is not None else layout.field_size
     timed = layout.times is not None
     t = len(layout.times) if timed else 0
-    field_dims = ("member", "time", "point") if timed else ("member", "point")
+    axis = layout.field_axis
+    field_dims = ("member", "time", axis) if timed else ("member", axis)
     field_shape = (m, t, p) if timed else (m, p)
-    field_chunks = (1, 1, p) if timed else (1, p)
+    field_chunks = (1, layout.time_chunk or 1, p) if timed else (1, p)
     groups_of = np.zeros(m, dtype=int) if layout.sweep_point is None else np.asarray(layout.sweep_point)
     n_groups = int(groups_of.max()) + 1
-    coords = {"member": np.arange(m), "x": (("point", "dim"), layout.points), "sweep_point": ("member", groups_of)}
+    coords = {"member": np.arange(m), "sweep_point": ("member", groups_of)}
+    if layout.points is not None:
+        coords["x"] = ((axis, "dim"), layout.points)
+    else:
+        coords[axis] = np.arange(p)
     if timed:
         coords["time"] = ("time", layout.times, {"standard_name": "time", "long_name": "time", "axis": "T"})
     for name, values in layout.sweep.items():
@@ -90,6 +107,9 @@ def _template(layout: Layout) -> dict[str, xr.Dataset]:
     if layout.u_exact is not None:
         root["u_exact"] = (field_dims, da.from_array(layout.u_exact.astype(layout.dtype), chunks=field_chunks),
                            {"long_name": "exact or reference solution"})
+    elif layout.exact_by_members:
+        root["u_exact"] = (field_dims, _nan(field_shape, field_chunks).astype(layout.dtype),
+                           {"long_name": "reference solution"})
     agg_dims = ("ensemble",) + field_dims[1:]
     agg_shape = (n_groups,) + field_shape[1:]
     root["u_mean"] = (agg_dims, _nan(agg_shape, field_chunks).astype(layout.dtype),
@@ -117,6 +137,10 @@ def _template(layout: Layout) -> dict[str, xr.Dataset]:
         }, coords={"stage": list(layout.stages)}),
         "progress": xr.Dataset({"done": (("member", "window"), _zeros((m, layout.windows), (1, 1), "int8"))}),
     }
+    if not layout.sampled_basis:
+        del groups["coefficients"], groups["basis"]
+        groups["diagnostics"] = groups["diagnostics"].drop_vars(["rank", "singular_values"])
+    groups.update(layout.extra)
     if timed:
         groups["state"] = xr.Dataset({
             "y": (("member", "window", "state"), _nan((m, layout.windows, layout.state), (1, 1, layout.state))),
@@ -148,9 +172,10 @@ def create_store(path, layout: Layout, attrs: dict, *, overwrite: bool = False) 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, ds in groups.items():
-            lazy = ds.drop_vars(["u_exact"]) if "u_exact" in ds else ds
+            known = "u_exact" in ds and layout.u_exact is not None
+            lazy = ds.drop_vars(["u_exact"]) if known else ds
             lazy.to_zarr(path, group=name or None, mode="w-", compute=False, consolidated=False, zarr_format=3)
-            if "u_exact" in ds:  # known before the run: written now
+            if known:  # known before the run: written now
                 exact = ds[["u_exact"]]
                 exact.drop_vars(list(exact.coords)).to_zarr(path, mode="a", consolidated=False)
 
@@ -225,6 +250,9 @@ class Result:
         """
         from pipeline.nn import DenseLayer, SampledNetwork
 
+        if self.tree.attrs["kind"] == "lti":
+            raise ValueError("an LTI run has no spatial basis: its outputs are u (member, time, output) in the "
+                             "tree and its network is in /network/<member>")
         points = np.atleast_2d(np.asarray(points, dtype=float))
         basis = self.tree["basis"].to_dataset()
         dim = basis.sizes["dim"]
@@ -244,6 +272,11 @@ class Result:
                                    self.tree.attrs["activation"])
                 c = coef[m]
                 out[m] = SampledNetwork((layer,))(points) @ c[: keep.sum()] + c[keep.sum()]
+                flow_step = float(self.tree.attrs.get("flow_step", 0.0))
+                if kind == "hamiltonian" and flow_step:  # H̃ = Ĥ + (Δt/2) ∂_qĤ · ∂_pĤ of a flow-map fit
+                    g = (layer.activation.derivative(layer.preactivation(points), 1) * c[: keep.sum()]) @ layer.weights
+                    n = dim // 2
+                    out[m] += 0.5 * flow_step * np.sum(g[:, :n] * g[:, n:], axis=1)
             return xr.DataArray(out, dims=("member", "point"))
         if times is None:
             raise ValueError("this run is time-dependent: pass times (one per point)")

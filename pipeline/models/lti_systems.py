@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["convection_diffusion", "diffusion_2d", "jordan_system", "mass_spring_chain"]
+from pipeline.models._registry import build_named
+
+__all__ = ["LTI_SYSTEMS", "convection_diffusion", "diffusion_2d", "get_lti_system", "jordan_system",
+           "mass_spring_chain"]
 
 
 def diffusion_2d(n: int = 60):
@@ -65,3 +68,17 @@ def jordan_system():
     b = rng.normal(size=(7, 2))
     c = rng.normal(size=(2, 7))
     return q @ a @ q.T, q @ b, c @ q.T, np.array([[0.1, 0.0], [0.0, -0.2]])
+
+
+#: the named systems of workflows (``lti.system``)
+LTI_SYSTEMS = {
+    "diffusion_2d": diffusion_2d,
+    "convection_diffusion": convection_diffusion,
+    "mass_spring_chain": mass_spring_chain,
+    "jordan": jordan_system,
+}
+
+
+def get_lti_system(name: str, **params):
+    """``(A, B, C, D)`` of a named system; unknown names and parameters are errors naming them."""
+    return build_named(LTI_SYSTEMS, name, params, "LTI system")
