@@ -158,6 +158,12 @@ SCHEMA = Section({
         "sampler": Field((str, _NONE), None, choices=SAMPLERS + (None,)),
         "weight_scale": Field((float, _NONE), None, check=positive, doc="ELM: w ~ N(0, scale² I)"),
         "bias_scale": Field((float, _NONE), None, check=positive, doc="ELM: b ~ U[-scale, scale]"),
+        "curvature_scale": Field((float, _NONE), None, check=non_negative,
+                                 doc="ELM: quadratic neurons σ(w·x + a||x||² + b), a ~ U[-scale, scale]"),
+        "active_directions": Field((int, _NONE), None, check=non_negative_int,
+                                   doc="static: re-sample along the k leading gradient directions of a first solve"),
+        "active_scale": Field((float, _NONE), None, check=non_negative,
+                              doc="static: std of the weights along those directions"),
         "seed": Field(int, 0, check=non_negative_int, doc="root seed (members are spawned from it)"),
     }, doc="the sampled basis (null: the problem's default)"),
     "collocation": Section({
@@ -281,7 +287,7 @@ def validate(raw: dict) -> dict:
                           f"{', '.join(repr(s) for s in present) or 'none'}")
     has_problem = cfg["problem"] is not None
     if cfg["lti"] is not None:
-        used = [f"basis.{k}" for k in ("width", "activation", "sampler", "weight_scale", "bias_scale")
+        used = [f"basis.{k}" for k in ("width", "activation", "sampler", "weight_scale", "bias_scale", "curvature_scale")
                 if cfg["basis"][k] is not None]
         if used:
             raise ConfigError(f"{used[0]} does not apply to an 'lti' workflow (the network is constructed, not "

@@ -22,7 +22,8 @@ from pipeline import __version__
 from pipeline.cluster import connect, inline
 from pipeline.config import ConfigError, workflow_kind
 from pipeline.ensemble import Member, expand_members
-from pipeline.store import Layout, StoreExists, create_store, finalize, progress, read_attrs, write
+from pipeline.store import (Layout, StoreExists, basis_variables, create_store, finalize, progress, read_attrs,
+                            stored_layer, write)
 
 __all__ = ["run_workflow"]
 
@@ -61,7 +62,8 @@ def _is_evolution(problem) -> bool:
 def solver_settings(cfg: dict, evolution: bool) -> dict:
     """The solver keyword arguments a workflow sets (unset ones keep the problem's defaults)."""
     sections = {
-        "basis": ("width", "activation", "sampler", "weight_scale", "bias_scale"),
+        "basis": ("width", "activation", "sampler", "weight_scale", "bias_scale", "curvature_scale")
+        + (() if evolution else ("active_directions", "active_scale")),
         "collocation": ("n_interior", "n_boundary", "points"),
         "solver": ("rcond", "kappa") + (("relaxation", "boundary") if evolution else ("ridge", "prune")),
         "time": ("method", "windows", "blocks", "rtol", "atol", "adaptive_points") if evolution else (),
@@ -76,7 +78,8 @@ def solver_settings(cfg: dict, evolution: bool) -> dict:
         if cfg["compute"]["device"] != "cpu":
             out["device"] = cfg["compute"]["device"]
     else:
-        unused = [f"{s}.{k}" for s, k in (("solver", "ridge"), ("solver", "prune")) if cfg[s][k] is not None]
+        unused = [f"{s}.{k}" for s, k in (("solver", "ridge"), ("solver", "prune"), ("basis", "active_directions"),
+                                          ("basis", "active_scale")) if cfg[s][k] is not None]
         if unused:
             raise ConfigError(f"{unused[0]} applies to static problems only; remove it for this time-dependent problem")
     return out
@@ -133,11 +136,8 @@ def _padded(values, size):
 
 def _write_basis(job, block, network, rank, singular_values):
     m = job.member.index
-    layer = network.layers[0]
-    write(job.path, "basis", {
-        "weights": (("member", "block", "neuron", "dim"), _padded(layer.weights, job.width)[None, None]),
-        "biases": (("member", "block", "neuron"), _padded(layer.biases, job.width)[None, None])},
-        {"member": slice(m, m + 1), "block": slice(block, block + 1), "neuron": slice(None), "dim": slice(None)})
+    write(job.path, "basis", basis_variables(network.layers[0], job.width),
+          {"member": slice(m, m + 1), "block": slice(block, block + 1), "neuron": slice(None), "dim": slice(None)})
     write(job.path, "diagnostics", {"rank": (("member", "block"), [[rank]]),
                                     "singular_values": (("member", "block", "sv"),
                                                         _padded(singular_values, job.sv_size)[None, None])},
@@ -153,12 +153,10 @@ def _mark_done(job, window):
 def _stored_network(path, m, block, activation):
     import xarray as xr
 
-    from pipeline.nn import DenseLayer, SampledNetwork
+    from pipeline.nn import SampledNetwork
 
     basis = xr.open_zarr(path, group="basis", consolidated=False)
-    biases = basis["biases"].values[m, block]
-    keep = np.isfinite(biases)
-    return SampledNetwork((DenseLayer(basis["weights"].values[m, block][keep], biases[keep], activation),))
+    return SampledNetwork((stored_layer(basis, m, block, activation),))
 
 
 def _state_from_coefficients(proj, c_end, order):

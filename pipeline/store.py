@@ -7,7 +7,7 @@ Layout (``m`` members, ``T`` output times for time-dependent runs, ``P`` output 
                      the members' sweep values and sweep point;
                      attributes: the validated workflow (YAML), version, kind, problem, metrics
     /coefficients    c (member[, time], coefficient)      basis coefficients [c | c0 | enrichments]
-    /basis           weights (member, block, neuron, dim), biases (member, block, neuron)
+    /basis           weights (member, block, neuron, dim), biases, curvature (member, block, neuron)
     /state           y (member, window, state), rank, block (member, window)   reduced ODE states
     /diagnostics     rank, singular_values (member, block, …), rel_l2, wall/cpu seconds per stage
     /progress        done (member, window)                written last, after a window's data
@@ -35,7 +35,8 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-__all__ = ["Layout", "Result", "StoreExists", "create_store", "open_result", "progress", "write"]
+__all__ = ["Layout", "Result", "StoreExists", "basis_variables", "create_store", "open_result", "progress",
+           "stored_layer", "write"]
 
 #: Version of this layout, stored with every run.
 LAYOUT_VERSION = 1
@@ -126,6 +127,8 @@ def _template(layout: Layout) -> dict[str, xr.Dataset]:
             "weights": (("member", "block", "neuron", "dim"),
                         _nan((m, layout.blocks, layout.width, layout.dim), (1, 1, layout.width, layout.dim))),
             "biases": (("member", "block", "neuron"), _nan((m, layout.blocks, layout.width), (1, 1, layout.width))),
+            "curvature": (("member", "block", "neuron"), _nan((m, layout.blocks, layout.width), (1, 1, layout.width)),
+                          {"long_name": "a of quadratic neurons σ(w·x + a||x||² + b) (0: ridge neurons)"}),
         }),
         "diagnostics": xr.Dataset({
             "rank": (("member", "block"), _zeros((m, layout.blocks), (1, layout.blocks), "int64")),
@@ -178,6 +181,29 @@ def create_store(path, layout: Layout, attrs: dict, *, overwrite: bool = False) 
             if known:  # known before the run: written now
                 exact = ds[["u_exact"]]
                 exact.drop_vars(list(exact.coords)).to_zarr(path, mode="a", consolidated=False)
+
+
+def basis_variables(layer, width: int) -> dict:
+    """``weights``, ``biases`` and ``curvature`` of a layer, padded with NaN to ``width`` neurons."""
+    def padded(values):
+        out = np.full((width,) + np.shape(values)[1:], np.nan)
+        out[: len(values)] = values
+        return out[None, None]
+
+    curvature = np.zeros(layer.width) if layer.curvature is None else layer.curvature
+    return {"weights": (("member", "block", "neuron", "dim"), padded(layer.weights)),
+            "biases": (("member", "block", "neuron"), padded(layer.biases)),
+            "curvature": (("member", "block", "neuron"), padded(curvature))}
+
+
+def stored_layer(basis: xr.Dataset, m: int, block: int, activation):
+    """The layer of member ``m``, block ``block`` from a store's ``/basis`` group."""
+    from pipeline.nn import DenseLayer
+
+    biases = basis["biases"].values[m, block]
+    keep = np.isfinite(biases)
+    curvature = basis["curvature"].values[m, block][keep] if "curvature" in basis else None
+    return DenseLayer(basis["weights"].values[m, block][keep], biases[keep], activation, curvature)
 
 
 def write(path, group: str, variables: dict, region: dict) -> None:
@@ -248,7 +274,7 @@ class Result:
         member's projection is rebuilt from its stored basis and integrated from the stored
         state at the start of the window holding each requested time (no interpolation).
         """
-        from pipeline.nn import DenseLayer, SampledNetwork
+        from pipeline.nn import SampledNetwork
 
         if self.tree.attrs["kind"] == "lti":
             raise ValueError("an LTI run has no spatial basis: its outputs are u (member, time, output) in the "
@@ -267,9 +293,8 @@ class Result:
             if coef.shape[1] - width - 1 > 0 and np.isfinite(coef[0, width + 1:]).any():
                 raise ValueError("evaluate() cannot rebuild enrichment functions; read u from the tree instead")
             for m in range(members):
+                layer = stored_layer(basis, m, 0, self.tree.attrs["activation"])
                 keep = np.isfinite(basis["biases"].values[m, 0])
-                layer = DenseLayer(basis["weights"].values[m, 0][keep], basis["biases"].values[m, 0][keep],
-                                   self.tree.attrs["activation"])
                 c = coef[m]
                 out[m] = SampledNetwork((layer,))(points) @ c[: keep.sum()] + c[keep.sum()]
                 flow_step = float(self.tree.attrs.get("flow_step", 0.0))

@@ -21,7 +21,7 @@ import xarray as xr
 
 from pipeline.config import ConfigError
 from pipeline.runner import _clock, _padded, _since
-from pipeline.store import Layout, progress, write
+from pipeline.store import Layout, basis_variables, progress, write
 
 __all__ = ["HAMILTONIAN_STAGES", "LTI_STAGES", "hamiltonian_layout", "lti_input", "lti_layout",
            "run_hamiltonian_member", "run_lti_member"]
@@ -80,7 +80,9 @@ def hamiltonian_settings(cfg: dict) -> dict:
     if cfg["solver"]["rcond"] is not None:
         out["rcond"] = cfg["solver"]["rcond"]
     unused = [f"{s}.{k}" for s, k in (("solver", "ridge"), ("solver", "prune"), ("solver", "kappa"),
-                                      ("solver", "relaxation"), ("solver", "boundary")) if cfg[s][k] is not None]
+                                      ("solver", "relaxation"), ("solver", "boundary"), ("basis", "curvature_scale"),
+                                      ("basis", "active_directions"), ("basis", "active_scale"))
+              if cfg[s][k] is not None]
     if unused:
         raise ConfigError(f"{unused[0]} does not apply to a 'hamiltonian' workflow; remove it")
     return out
@@ -167,11 +169,8 @@ def run_hamiltonian_member(job) -> dict:
     write(job.path, "", {"u": (("member", "point"), h[None])}, {**region, "point": slice(None)})
     coef = np.concatenate([_padded(model.coef_, job.width), [model.intercept_]])
     write(job.path, "coefficients", {"c": (("member", "coefficient"), coef[None])}, {**region, "coefficient": slice(None)})
-    layer = model.network_.layers[0]
-    write(job.path, "basis", {
-        "weights": (("member", "block", "neuron", "dim"), _padded(layer.weights, job.width)[None, None]),
-        "biases": (("member", "block", "neuron"), _padded(layer.biases, job.width)[None, None])},
-        {**region, "block": slice(0, 1), "neuron": slice(None), "dim": slice(None)})
+    write(job.path, "basis", basis_variables(model.network_.layers[0], job.width),
+          {**region, "block": slice(0, 1), "neuron": slice(None), "dim": slice(None)})
     write(job.path, "diagnostics", {"rank": (("member", "block"), [[model.rank_]]),
                                     "singular_values": (("member", "block", "sv"),
                                                         _padded(model.singular_values_, job.sv_size)[None, None])},

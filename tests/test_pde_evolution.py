@@ -31,6 +31,14 @@ def test_registered_problems_meet_their_targets(name, tol):
     assert evolve(get_problem(name)).error() < tol
 
 
+@pytest.mark.parametrize("dim, tol", [(10, 1e-4), (100, 1e-3)])
+def test_heat_gaussian_in_high_dimensions(dim, tol):
+    # quadratic neurons carry ||x||²: measured 1.4e-5 (d = 10) and 1.4e-4 (d = 100)
+    result = evolve(get_problem("heat_gaussian", dim=dim))
+    assert result.error() < tol
+    assert result.projections[0].network.layers[0].quadratic
+
+
 def test_cole_hopf_reference_reproduces_the_literature_value():
     nu = 0.01 / np.pi
     t = 1.6037 / np.pi

@@ -83,3 +83,46 @@ def test_operator_errors(layer):
         derivative((1, -1))
     with pytest.raises(ValueError, match="cannot add"):
         laplacian(2) + laplacian(3)
+
+
+@pytest.fixture
+def quadratic_layer():
+    rng = np.random.default_rng(4)
+    return DenseLayer(rng.normal(size=(9, 3)), rng.normal(size=9), "tanh", rng.uniform(-1, 1, size=9))
+
+
+@pytest.mark.parametrize("alpha", [(1, 0, 0), (0, 2, 0), (1, 1, 0), (0, 1, 1), (0, 0, 0)])
+def test_quadratic_neurons_derivatives_match_finite_differences(quadratic_layer, alpha):
+    x = np.random.default_rng(5).uniform(-1, 1, size=(6, 3))
+    ref = _fd(lambda y: quadratic_layer(y), x, alpha)
+    np.testing.assert_allclose(derivative(alpha).features(quadratic_layer, x), ref,
+                               atol=2e-4 * max(1.0, np.abs(ref).max()))
+    np.testing.assert_allclose(quadratic_layer.derivative_features(x, alpha), ref, atol=2e-4 * max(1.0, np.abs(ref).max()))
+
+
+def test_quadratic_neurons_laplacian_vector_fields_and_gradient(quadratic_layer):
+    layer, x = quadratic_layer, np.random.default_rng(6).uniform(-1, 1, size=(7, 3))
+    lap = sum(_fd(lambda y: layer(y), x, a) for a in [(2, 0, 0), (0, 2, 0), (0, 0, 2)])
+    np.testing.assert_allclose(laplacian(3).features(layer, x), lap, atol=1e-4 * np.abs(lap).max())
+    np.testing.assert_allclose(layer.laplacian_features(x), laplacian(3).features(layer, x), rtol=1e-12)
+    np.testing.assert_allclose(helmholtz(2.0, 3).features(layer, x), laplacian(3).features(layer, x) + 4 * layer(x),
+                               rtol=1e-12, atol=1e-12)
+    field = lambda y, data: np.stack([y[:, 1], y[:, 0], np.ones(len(y))], axis=1)  # noqa: E731
+    ref = sum(field(x, {})[:, i : i + 1] * _fd(lambda y: layer(y), x, tuple(int(j == i) for j in range(3)))
+              for i in range(3))
+    np.testing.assert_allclose(directional(field, 3).features(layer, x), ref, atol=2e-5 * np.abs(ref).max())
+    # ∇(Φ c) against the first-derivative features
+    c = np.random.default_rng(7).normal(size=9)
+    grad = np.stack([derivative(tuple(int(j == i) for j in range(3))).features(layer, x) @ c for i in range(3)], axis=1)
+    np.testing.assert_allclose(layer.gradient(x, c), grad, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="up to second order"):
+        biharmonic(3).features(layer, x)
+    with pytest.raises(ValueError, match="up to second order"):
+        derivative((3, 0, 0)).features(layer, x)
+
+
+def test_a_zero_curvature_is_the_ridge_layer(layer):
+    flat = DenseLayer(layer.weights, layer.biases, "tanh", np.zeros(layer.width))
+    assert not flat.quadratic
+    x = np.random.default_rng(8).uniform(size=(4, 3))
+    np.testing.assert_array_equal(laplacian(3).features(flat, x), laplacian(3).features(layer, x))

@@ -164,3 +164,22 @@ def test_local_candidate_pairs_join_near_neighbours():
     assert local_steepness > 50 * plain_steepness
     with pytest.raises(ValueError, match="local_fraction"):
         SWIMSampler(local_fraction=1.5)
+
+
+def test_elm_curvature_and_directions_leave_the_ridge_draw_unchanged():
+    from pipeline.nn import ELMSampler, get_activation
+
+    x = np.zeros((5, 4))
+    act = get_activation("tanh")
+    w0, b0 = ELMSampler(0.5, 2.0).sample_block(50, x, None, np.random.default_rng(3), act)
+    w1, b1, a1 = ELMSampler(0.5, 2.0, curvature_scale=1.5).sample_block(50, x, None, np.random.default_rng(3), act)
+    np.testing.assert_array_equal(w0, w1)
+    np.testing.assert_array_equal(b0, b1)
+    assert np.all(np.abs(a1) <= 1.5) and a1.std() > 0.5
+    e = np.eye(4)[:, :1]
+    w2, b2, _ = ELMSampler(0.5, 2.0, 1.5, directions=e, direction_scale=3.0).sample_block(
+        50, x, None, np.random.default_rng(3), act)
+    np.testing.assert_array_equal(w2[:, 1:], w0[:, 1:])  # only the given direction changes
+    assert np.std(w2[:, 0] - w0[:, 0]) > 2.0
+    with pytest.raises(ValueError, match="directions have 3 rows"):
+        ELMSampler(directions=np.eye(3)[:, :1]).sample_block(2, x, None, np.random.default_rng(0), act)

@@ -17,7 +17,7 @@ Candidate pairs come from a *pool* (a fixed subsample of the data, see
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,26 +40,51 @@ def swim_parameters(x_from: np.ndarray, x_to: np.ndarray, s1: float, s2: float):
 
 @dataclass(frozen=True)
 class ELMSampler:
-    """Random features: ``w ~ N(0, weight_scale² I)``, ``b ~ U[-bias_scale, bias_scale]``."""
+    """Random features: ``w ~ N(0, weight_scale² I)``, ``b ~ U[-bias_scale, bias_scale]``.
+
+    ``curvature_scale > 0`` adds a curvature ``a ~ U[-curvature_scale, curvature_scale]`` per
+    neuron: quadratic neurons ``σ(w·x + a ||x||² + b)`` (see :class:`DenseLayer`), drawn after
+    ``w`` and ``b`` so the ridge part is the same as without it.
+
+    ``directions`` ``(d, k)`` (orthonormal columns, e.g. an active subspace) add
+    ``Σ_i g_i v_i`` with ``g_i ~ N(0, direction_scale²)`` to every weight vector: in high
+    dimensions random directions are nearly orthogonal to any given one, so the few directions
+    a solution varies along must be put into the weights explicitly.
+    """
 
     weight_scale: float = 1.0
     bias_scale: float = 1.0
+    curvature_scale: float = 0.0
+    directions: np.ndarray | None = field(default=None, compare=False)
+    direction_scale: float = 1.0
 
     name = "elm"
     #: passes of the sampling procedure; ELM needs no data values
     passes = ("agnostic",)
 
     def __post_init__(self):
-        for key in ("weight_scale", "bias_scale"):
+        for key in ("weight_scale", "bias_scale", "curvature_scale", "direction_scale"):
             value = getattr(self, key)
             if not (isinstance(value, (int, float, np.floating)) and np.isfinite(value) and value >= 0):
                 raise ValueError(f"ELMSampler {key} must be a finite non-negative float, got {value!r}")
+        if self.directions is not None:
+            directions = np.atleast_2d(np.asarray(self.directions, dtype=float))
+            if directions.ndim != 2 or not np.isfinite(directions).all():
+                raise ValueError(f"ELMSampler directions must be a finite (d, k) array, got shape {directions.shape}")
+            object.__setattr__(self, "directions", directions)
 
     def sample_block(self, n_neurons: int, x_pool, y_pool, rng: np.random.Generator, activation: Activation):
         d = x_pool.shape[1]
         weights = self.weight_scale * rng.standard_normal((n_neurons, d))
         biases = rng.uniform(-self.bias_scale, self.bias_scale, size=n_neurons)
-        return weights, biases
+        curvature = rng.uniform(-self.curvature_scale, self.curvature_scale, size=n_neurons) \
+            if self.curvature_scale > 0 else None
+        if self.directions is not None:
+            if self.directions.shape[0] != d:
+                raise ValueError(f"ELMSampler directions have {self.directions.shape[0]} rows but the data {d} columns")
+            weights += (self.direction_scale * rng.standard_normal((n_neurons, self.directions.shape[1]))) \
+                @ self.directions.T
+        return (weights, biases) if curvature is None else (weights, biases, curvature)
 
 
 @dataclass(frozen=True)

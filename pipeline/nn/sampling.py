@@ -46,10 +46,11 @@ def _sample_blocks(sampler, activation, x_pool, y_pool, sizes, seeds):
 
 
 def _assemble_layer(groups, activation):
-    blocks = [b for group in groups for b in group]
-    weights = np.concatenate([w for w, _ in blocks], axis=0)
-    biases = np.concatenate([b for _, b in blocks], axis=0)
-    return DenseLayer(weights, biases, activation)
+    blocks = [b for group in groups for b in group]  # (weights, biases[, curvature]) per block
+    weights = np.concatenate([b[0] for b in blocks], axis=0)
+    biases = np.concatenate([b[1] for b in blocks], axis=0)
+    curvature = np.concatenate([b[2] for b in blocks]) if len(blocks[0]) == 3 else None
+    return DenseLayer(weights, biases, activation, curvature)
 
 
 def sample_layer(

@@ -382,6 +382,7 @@ GLOBAL_DEFAULTS = {
     "sampler": "uswim",
     "weight_scale": 1.0,
     "bias_scale": 1.0,
+    "curvature_scale": 0.0,
     "n_interior": 1000,
     "n_boundary": 100,
     "points": "uniform",
@@ -447,7 +448,10 @@ class Evolution:
         self.settings = _settings(problem, overrides)
         s = self.settings
         self.activation = get_activation(s["activation"])
-        sampler = ELMSampler(s["weight_scale"], s["bias_scale"]) if s["sampler"] == "elm" else s["sampler"]
+        if s["sampler"] != "elm" and s["curvature_scale"]:
+            raise ValueError("curvature_scale (quadratic neurons) applies to the 'elm' sampler only")
+        sampler = ELMSampler(s["weight_scale"], s["bias_scale"], s["curvature_scale"]) \
+            if s["sampler"] == "elm" else s["sampler"]
         self.sampler = get_sampler(sampler)
         self.activation.check_order(problem.max_order())
         if isinstance(self.sampler, SWIMSampler) and self.sampler.mode == "data":
@@ -633,7 +637,7 @@ class Evolution:
         """Integrate over the whole span; fields at ``times`` on ``points`` (default: the error grid).
 
         Settings (defaults: the problem's ``defaults``, then :data:`GLOBAL_DEFAULTS`): ``width``,
-        ``activation``, ``sampler`` (+ ``weight_scale``/``bias_scale`` for ELM), ``n_interior``,
+        ``activation``, ``sampler`` (+ ``weight_scale``/``bias_scale``/``curvature_scale`` for ELM), ``n_interior``,
         ``n_boundary``, ``points`` (collocation rule), ``rcond``, ``kappa``, ``relaxation``,
         ``boundary`` (``penalty`` / ``compliant``), ``method`` (``exact`` or a ``solve_ivp``
         method), ``rtol``, ``atol``, ``blocks`` (time blocks re-sampling the basis),

@@ -158,6 +158,8 @@ class LinearOperator:
             raise ValueError(f"points have {x.shape[1]} coordinates but the basis expects {layer.input_dim}")
         self.check_dim(layer.input_dim, "the basis")
         xp = namespace_of(x)
+        if getattr(layer, "quadratic", False):
+            return self._quadratic_features(layer, x, data)
         z = layer.preactivation(x)
         orders = sorted({t.order for t in self.terms})
         out = xp.zeros(z.shape, dtype=COMPUTE_DTYPE, order="F")
@@ -169,6 +171,32 @@ class LinearOperator:
             sigma = layer.activation.derivative(z, k, out=z if k == orders[-1] else None)
             sigma *= modulation
             out += sigma
+        return out
+
+    def _quadratic_features(self, layer, x, data):
+        """Term by term for quadratic neurons, whose derivatives are not ``σ^(k)(z) f(w)``."""
+        xp = namespace_of(x)
+        out = xp.zeros((x.shape[0], layer.width), dtype=COMPUTE_DTYPE, order="F")
+        for t in self.terms:
+            coef = t.coefficient
+            if t.vector:
+                v = coef(x, data) if callable(coef) else xp.broadcast_to(xp.asarray(coef, dtype=COMPUTE_DTYPE), x.shape)
+                if t.order != 1:
+                    raise ValueError(f"quadratic neurons cannot apply the vector term {t.label!r} of order {t.order}")
+                out += layer.directional_features(x, v)
+                continue
+            if t.kind == "laplacian":
+                block = layer.laplacian_features(x)
+            elif t.kind == "derivative":
+                block = layer.derivative_features(x, t.alpha)
+            elif t.order == 0:
+                block = layer(x) * t.factor(xp.asarray(layer.weights, dtype=COMPUTE_DTYPE))[None, :]
+            else:
+                raise ValueError(f"quadratic neurons (curvature) support identity, derivative, Laplacian and "
+                                 f"directional terms up to second order; {t.label!r} is a {t.kind} term of order "
+                                 f"{t.order}: use curvature_scale 0 for it")
+            c = xp.asarray(coef(x, data), dtype=COMPUTE_DTYPE).reshape(-1, 1) if callable(coef) else coef
+            out += c * block
         return out
 
     def constant_column(self, x, data=None):

@@ -42,6 +42,9 @@ GLOBAL_DEFAULTS = {
     "kappa": 1.0,
     "weight_scale": 1.0,  # ELM only: w ~ N(0, weight_scale² I)
     "bias_scale": 1.0,  # ELM only: b ~ U[-bias_scale, bias_scale]
+    "curvature_scale": 0.0,  # ELM only: quadratic neurons σ(w·x + a||x||² + b), a ~ U[-scale, scale]
+    "active_directions": 0,  # k > 0: re-sample once along the k leading directions of the first solve's gradients
+    "active_scale": 1.0,  # std of the weight components along those directions
 }
 
 
@@ -156,6 +159,8 @@ class StaticSolution:
     settings: dict
     weights: dict
     timings: dict = field(default_factory=dict)
+    #: with ``active_directions``: the directions of the re-sampling pass and their trace shares
+    active_subspace: dict | None = None
 
     @property
     def width(self) -> int:
@@ -252,6 +257,13 @@ def resolve_settings(problem, overrides: dict) -> dict:
         raise ValueError(f"points must be one of {METHODS}, got {settings['points']!r}")
     if not (np.isfinite(settings["kappa"]) and settings["kappa"] > 0):
         raise ValueError(f"kappa (the boundary weight multiplier) must be a positive number, got {settings['kappa']!r}")
+    k = settings["active_directions"]
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= problem.domain.dim:
+        raise ValueError(f"active_directions must be an integer in [0, {problem.domain.dim}] (the dimension), got {k!r}")
+    for key in ("curvature_scale", "active_scale"):
+        if not (isinstance(settings[key], (int, float, np.floating)) and np.isfinite(settings[key])
+                and settings[key] >= 0):
+            raise ValueError(f"{key} must be a finite non-negative number, got {settings[key]!r}")
     check_regularisation(settings["rcond"], settings["ridge"])
     return settings
 
@@ -304,17 +316,24 @@ def solve_static(problem, **overrides) -> StaticSolution:
 
     Settings (each optional, defaulting to the problem's own ``defaults``, then
     :data:`GLOBAL_DEFAULTS`): ``width``, ``activation``, ``sampler`` (``uswim``, ``aswim``,
-    ``elm`` with ``weight_scale``/``bias_scale``, or a sampler instance), ``n_interior``,
+    ``elm`` with ``weight_scale``/``bias_scale``/``curvature_scale``, or a sampler instance), ``n_interior``,
     ``n_boundary``, ``points`` (point rule),
     ``rcond``, ``ridge``, ``pool_size``, ``kappa`` (multiplier of the automatic boundary
-    weights), ``seed``, ``chunk_rows``, ``device`` (``cpu`` / ``gpu``), ``prune``.
+    weights), ``seed``, ``chunk_rows``, ``device`` (``cpu`` / ``gpu``), ``prune``,
+    ``active_directions`` / ``active_scale`` (a second ELM pass whose weights also vary along
+    the ``k`` leading directions of the first solve's gradient covariance; see
+    :func:`active_subspace`).
     """
     settings = resolve_settings(problem, overrides)
     activation = get_activation(settings["activation"])
     sampler = settings["sampler"]
     if sampler == "elm":
-        sampler = ELMSampler(settings["weight_scale"], settings["bias_scale"])
+        sampler = ELMSampler(settings["weight_scale"], settings["bias_scale"], settings["curvature_scale"])
+    elif settings["curvature_scale"]:
+        raise ValueError("curvature_scale (quadratic neurons) applies to the 'elm' sampler only")
     sampler = get_sampler(sampler)
+    if settings["active_directions"] and "fitted" in sampler.passes:
+        raise ValueError("active_directions adds its own re-sampling pass; use it with 'elm' or 'uswim', not 'aswim'")
     check_basis(problem, activation, sampler)
     if problem.conditions and settings["n_boundary"] == 0:
         raise ValueError(f"problem {problem.name!r} has boundary conditions, so n_boundary must be positive")
@@ -329,10 +348,17 @@ def solve_static(problem, **overrides) -> StaticSolution:
     pool = problem.pool(settings["pool_size"], seed=child_seed(root, 1))
     timings["points"] = time.perf_counter() - start
 
-    network, solution, weights = None, None, {}
-    for pass_index, values in enumerate(sampler.passes):
+    network, solution, weights, active = None, None, {}, None
+    passes = tuple(sampler.passes) + (("active",) if settings["active_directions"] else ())
+    for pass_index, values in enumerate(passes):
         start = time.perf_counter()
-        if values == "fitted":
+        if values == "active":
+            fitted = StaticSolution(problem, network, solution.coef[:, 0], solution, settings, weights)
+            active = active_subspace(fitted, pool, settings["active_directions"])
+            pool_values = None
+            pass_sampler = ELMSampler(settings["weight_scale"], settings["bias_scale"], settings["curvature_scale"],
+                                      directions=active["directions"], direction_scale=settings["active_scale"])
+        elif values == "fitted":
             fitted = StaticSolution(problem, network, solution.coef[:, 0], solution, settings, weights)
             pool_values = fitted(pool)[:, None]
             pass_sampler = SWIMSampler("data", sampler.constants, sampler.candidates_per_neuron)
@@ -351,7 +377,27 @@ def solve_static(problem, **overrides) -> StaticSolution:
         solution = LeastSquaresFactor(r, n_columns=design.shape[1] - 1, n_rows=design.shape[0]).solve(
             settings["rcond"], settings["ridge"])
         timings[f"solve_{pass_index}"] = time.perf_counter() - start
-    return StaticSolution(problem, network, solution.coef[:, 0], solution, settings, weights, timings)
+    return StaticSolution(problem, network, solution.coef[:, 0], solution, settings, weights, timings, active)
+
+
+def active_subspace(solution: "StaticSolution", points, k: int) -> dict:
+    """The ``k`` leading eigenvectors of ``C = mean ∇u ∇uᵀ`` of a solution over ``points``.
+
+    The directions along which the solution varies most (Constantine's active subspace): a
+    function of few linear combinations of many inputs shows them as a gap in the spectrum of
+    ``C``.  Returns the directions ``(d, k)``, the share of ``trace C`` each carries and the
+    share of the next one (the gap).
+    """
+    points = np.asarray(points, dtype=COMPUTE_DTYPE)
+    layer = solution.network.layers[0]
+    grad = to_host(layer.gradient(points, solution.coef[: layer.width]))
+    cov = grad.T @ grad / len(points)
+    values, vectors = np.linalg.eigh(cov)
+    order = np.argsort(values)[::-1]
+    values, vectors = np.maximum(values[order], 0.0), vectors[:, order]
+    share = values / max(float(values.sum()), 1e-300)
+    return {"directions": vectors[:, :k], "share": share[:k].tolist(),
+            "next_share": float(share[k]) if k < len(share) else 0.0}
 
 
 def _prune(network, groups, tol, seed):
