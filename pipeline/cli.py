@@ -109,11 +109,25 @@ def _plot(args) -> int:
 
 
 def _problems(args) -> int:
+    import inspect
+
+    from pipeline.models.hamiltonian_systems import SYSTEMS
+    from pipeline.models.lti_systems import LTI_SYSTEMS
     from pipeline.pde import PROBLEMS
 
+    def line(name, kind, params, reference, summary):
+        print(f"{name:<20} {kind:<11} params: {params or '—':<32} reference: {reference:<9} {summary}")
+
+    def defaults(factory):
+        return ", ".join(f"{k}={p.default!r}" for k, p in inspect.signature(factory).parameters.items())
+
     for name, spec in PROBLEMS.items():
-        params = ", ".join(f"{k}={v!r}" for k, v in spec.params.items()) or "—"
-        print(f"{name:<20} {spec.kind:<9} params: {params:<32} reference: {spec.truth:<9} {spec.summary}")
+        line(name, spec.kind, ", ".join(f"{k}={v!r}" for k, v in spec.params.items()), spec.truth, spec.summary)
+    for name, factory in SYSTEMS.items():  # `hamiltonian:` workflows
+        line(name, "hamiltonian", defaults(factory), "exact H", factory().description)
+    for name, factory in LTI_SYSTEMS.items():  # `lti:` workflows
+        doc = " ".join((factory.__doc__ or "").split()).replace("``", "")
+        line(name, "lti", defaults(factory), "lsim", doc.split(". ")[0].rstrip(".") + ".")
     return 0
 
 

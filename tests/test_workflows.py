@@ -267,6 +267,8 @@ def test_inspect_plot_and_problems(tmp_path):
     lines = listing.stdout.splitlines()
     assert any(line.startswith("advection ") and "beta=40.0" in line and "exact" in line for line in lines)
     assert any(line.startswith("poisson_lshape ") and "reference" in line for line in lines)
+    assert any(line.startswith("coupled_oscillators ") and "hamiltonian" in line and "dof=10" in line for line in lines)
+    assert any(line.startswith("diffusion_2d ") and " lti " in line and "n=60" in line for line in lines)
 
 
 def test_supervised_data_from_csv_and_netcdf_files(tmp_path):
