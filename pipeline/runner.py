@@ -107,8 +107,8 @@ def _log(job: Job, message: str) -> None:
         print(f"  [{job.member.index}] {message}", flush=True)
 
 
-def _stage_times(timings: dict) -> tuple[list, list]:
-    return [timings.get(s, (np.nan, np.nan))[0] for s in STAGES], [timings.get(s, (np.nan, np.nan))[1] for s in STAGES]
+def _stage_times(timings: dict, stages=STAGES) -> tuple[list, list]:
+    return [timings.get(s, (np.nan, np.nan))[0] for s in stages], [timings.get(s, (np.nan, np.nan))[1] for s in stages]
 
 
 def _clock():
@@ -119,9 +119,10 @@ def _since(start):
     return time.perf_counter() - start[0], time.process_time() - start[1]
 
 
-def _write_diagnostics(job, timings, rel_l2, ranks=None, singular_values=None):
+def _write_diagnostics(job, timings, rel_l2, stages=STAGES):
+    """``rel_l2`` and the wall and CPU seconds of each of the store's ``stages``."""
     m = job.member.index
-    wall, cpu = _stage_times(timings)
+    wall, cpu = _stage_times(timings, stages)
     variables = {"rel_l2": (("member",), [np.nan if rel_l2 is None else rel_l2]),
                  "wall_seconds": (("member", "stage"), [wall]), "cpu_seconds": (("member", "stage"), [cpu])}
     write(job.path, "diagnostics", variables, {"member": slice(m, m + 1), "stage": slice(None)})
@@ -362,11 +363,10 @@ def replay_member(result, m: int, points: np.ndarray, times: np.ndarray) -> np.n
             block = int(state_ds["block"].values[m, w - 1])
             proj = ev.projection(block, network=_stored_network(result.path, m, block, ev.activation))
             state = _state_from_coefficients(proj, state_ds["c_end"].values[m, w - 1], problem.time_order)
-            if ev.block_of(edges[w]) != block:  # the window opens the next block: read its start from there
-                block = ev.block_of(edges[w])
-                ev.projection(block, network=_stored_network(result.path, m, block, ev.activation))
-                values = _values_of(proj, state)
-                state = ev.initial_state(block, values=values)
+            new_block = ev.block_of(edges[w])
+            if new_block != block:  # the window opens the next block: carry the state over to it
+                stored = _stored_network(result.path, m, new_block, ev.activation)
+                state, block = ev.carry_over(block, state, new_block, network=stored), new_block
         if t == edges[w]:
             proj = ev.projections[block]
             out[at] = proj.evaluator(points[at]) @ state[: proj.rank]
@@ -374,14 +374,6 @@ def replay_member(result, m: int, points: np.ndarray, times: np.ndarray) -> np.n
         win = ev.window(block, state, float(edges[w]), float(t), None, points[at])
         out[at] = win.fields[-1]
     return out
-
-
-def _values_of(proj, state):
-    from pipeline.pde.operators import identity
-    from pipeline.pde.static import operator_rows
-
-    coef = proj.coefficient_map @ state[: proj.rank]
-    return lambda x: operator_rows(identity(1.0), proj.network, x) @ coef
 
 
 # ----------------------------------------------------------------------------- driver

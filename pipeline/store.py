@@ -292,14 +292,13 @@ class Result:
             width = int(np.count_nonzero(np.isfinite(basis["biases"].values[0, 0])))
             if coef.shape[1] - width - 1 > 0 and np.isfinite(coef[0, width + 1:]).any():
                 raise ValueError("evaluate() cannot rebuild enrichment functions; read u from the tree instead")
+            flow_step = float(self.tree.attrs.get("flow_step", 0.0)) if kind == "hamiltonian" else 0.0
             for m in range(members):
                 layer = stored_layer(basis, m, 0, self.tree.attrs["activation"])
-                keep = np.isfinite(basis["biases"].values[m, 0])
-                c = coef[m]
-                out[m] = SampledNetwork((layer,))(points) @ c[: keep.sum()] + c[keep.sum()]
-                flow_step = float(self.tree.attrs.get("flow_step", 0.0))
-                if kind == "hamiltonian" and flow_step:  # H̃ = Ĥ + (Δt/2) ∂_qĤ · ∂_pĤ of a flow-map fit
-                    g = (layer.activation.derivative(layer.preactivation(points), 1) * c[: keep.sum()]) @ layer.weights
+                c = coef[m, : layer.width]
+                out[m] = SampledNetwork((layer,))(points) @ c + coef[m, layer.width]
+                if flow_step:  # H̃ = Ĥ + (Δt/2) ∂_qĤ · ∂_pĤ of a flow-map fit
+                    g = layer.gradient(points, c)
                     n = dim // 2
                     out[m] += 0.5 * flow_step * np.sum(g[:, :n] * g[:, n:], axis=1)
             return xr.DataArray(out, dims=("member", "point"))

@@ -16,11 +16,13 @@ Each member is one task that writes its own regions of the store and marks itsel
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import xarray as xr
 
 from pipeline.config import ConfigError
-from pipeline.runner import _clock, _padded, _since
+from pipeline.runner import _clock, _log, _mark_done, _padded, _since, _write_diagnostics
 from pipeline.store import Layout, basis_variables, progress, write
 
 __all__ = ["HAMILTONIAN_STAGES", "LTI_STAGES", "hamiltonian_layout", "lti_input", "lti_layout",
@@ -31,32 +33,12 @@ HAMILTONIAN_STAGES = ("data", "fit", "rollout", "write")
 LTI_STAGES = ("construct", "simulate", "reference", "write")
 
 
-def _write_timings(job, stages, timings, rel_l2):
-    m = job.member.index
-    wall = [timings.get(s, (np.nan, np.nan))[0] for s in stages]
-    cpu = [timings.get(s, (np.nan, np.nan))[1] for s in stages]
-    write(job.path, "diagnostics", {"rel_l2": (("member",), [rel_l2]), "wall_seconds": (("member", "stage"), [wall]),
-                                    "cpu_seconds": (("member", "stage"), [cpu])},
-          {"member": slice(m, m + 1), "stage": slice(None)})
-
-
-def _mark_done(job):
-    m = job.member.index
-    write(job.path, "progress", {"done": (("member", "window"), np.ones((1, 1), dtype="int8"))},
-          {"member": slice(m, m + 1), "window": slice(0, 1)})
-
-
 def _already_done(job) -> bool:
     """A member marked done (a resumed run) is skipped."""
     done = bool(progress(job.path)[job.member.index, 0])
     if done:
         _log(job, "already done")
     return done
-
-
-def _log(job, message):
-    if not job.quiet:
-        print(f"  [{job.member.index}] {message}", flush=True)
 
 
 # ----------------------------------------------------------------------------- Hamiltonian
@@ -183,8 +165,8 @@ def run_hamiltonian_member(job) -> dict:
             "energy_drift": (("member",), [drift]), "energy_drift_exact": (("member",), [drift_exact])},
             {**region, "step": slice(None), "trajectory": slice(None), "dim": slice(None)})
     timings["write"] = _since(start)
-    _write_timings(job, HAMILTONIAN_STAGES, timings, rel_l2)
-    _mark_done(job)
+    _write_diagnostics(job, timings, rel_l2, HAMILTONIAN_STAGES)
+    _mark_done(job, 0)
     _log(job, f"fitted: rank {model.rank_}, rel. L2 of H {rel_l2:.3e}"
               + (f", energy drift {drift:.2e} (exact H, same integrator: {drift_exact:.2e})" if k else ""))
     return {"member": m, "rel_l2": rel_l2, "rank": int(model.rank_),
@@ -246,17 +228,15 @@ def lti_layout(cfg: dict, members) -> tuple[Layout, np.ndarray, dict]:
 
 def _network_dataset(net) -> xr.Dataset:
     """The constructed network: block-diagonal neuron dynamics (COO), input/output/feed-through weights."""
-    rows, cols, values, order = [], [], [], np.empty(sum(b.size for b in net.blocks), dtype=np.int64)
-    for b in net.blocks:
-        r, c = np.meshgrid(np.arange(b.size), np.arange(b.size), indexing="ij")
-        rows.append((b.start + r).ravel())
-        cols.append((b.start + c).ravel())
-        values.append(np.asarray(b.a).ravel())
-        order[b.start:b.start + b.size] = b.size
+    import scipy.sparse as sp
+
+    a = sp.block_diag([b.a for b in net.blocks], format="coo")  # the blocks are contiguous, in order
+    sizes = [b.size for b in net.blocks]
     return xr.Dataset({
-        "a_row": ("entry", np.concatenate(rows)), "a_col": ("entry", np.concatenate(cols)),
-        "a_value": ("entry", np.concatenate(values), {"long_name": "z' = A_blocks z + b u (block-diagonal A, COO)"}),
-        "neuron_order": ("neuron", order, {"long_name": "1: first-order neuron, 2: second-order, k: cascaded block"}),
+        "a_row": ("entry", a.row.astype(np.int64)), "a_col": ("entry", a.col.astype(np.int64)),
+        "a_value": ("entry", a.data, {"long_name": "z' = A_blocks z + b u (block-diagonal A, COO)"}),
+        "neuron_order": ("neuron", np.repeat(sizes, sizes),
+                         {"long_name": "1: first-order neuron, 2: second-order, k: cascaded block"}),
         "b": (("neuron", "input"), net.b_modal), "c": (("output", "neuron"), net.c_modal),
         "d": (("output", "input"), net.d_effective, {"long_name": "feed-through, with the dropped modes' static gain"}),
     }, attrs={"method": net.method, "transform_condition": net.transform_condition,
@@ -285,7 +265,7 @@ def run_lti_member(job) -> dict:
     start = _clock()
     result = net.simulate(t, u, hold=section["hold"])
     timings["simulate"] = _since(start)
-    rel_l2, reference = np.nan, None
+    rel_l2, reference = None, None
     if section["reference"]:
         start = _clock()
         dense = A.toarray() if hasattr(A, "toarray") else A
@@ -302,18 +282,16 @@ def run_lti_member(job) -> dict:
     network = _network_dataset(net)
     network["input_signal"] = (("time", "input"), u, {"long_name": "the input u(t) simulated"})
     network.attrs.update({"error_estimate": result.error_estimate, "hold": section["hold"]})
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         network.to_zarr(job.path, group=f"network/{m}", mode="w", consolidated=False, zarr_format=3)
     timings["write"] = _since(start)
-    _write_timings(job, LTI_STAGES, timings, rel_l2)
-    _mark_done(job)
+    _write_diagnostics(job, timings, rel_l2, LTI_STAGES)
+    _mark_done(job, 0)
     layers = net.layers
     _log(job, f"{net.method}: {layers['first_order']} first-order, {layers['second_order']} second-order neurons"
               + (f", cascaded blocks {layers['cascaded_blocks']}" if layers["cascaded_blocks"] else "")
               + (f"; rel. error {rel_l2:.3e} against lsim" if reference is not None else ""))
-    return {"member": m, "rel_l2": None if np.isnan(rel_l2) else rel_l2, "error_estimate": result.error_estimate,
+    return {"member": m, "rel_l2": rel_l2, "error_estimate": result.error_estimate,
             "method": net.method, "simulate_seconds": result.seconds,
             "reference_seconds": timings.get("reference", (np.nan,))[0]}

@@ -33,7 +33,6 @@ from pipeline.nn import (
     root_seed,
     sample_network,
 )
-from pipeline.nn.network import SampledNetwork
 
 __all__ = ["HamiltonianNetwork", "energy_drift", "symplectic_euler"]
 
@@ -50,7 +49,7 @@ def _check_states(x, name="x", dim=None):
     return x
 
 
-def _gradient_rows(x_eval, targets, network, sign_q=-1.0):
+def _gradient_rows(x_eval, targets, network):
     """Rows ``[∂_p Φ | 0 | q̇]`` and ``[-∂_q Φ | 0 | ṗ]`` for one block of samples (Fortran order)."""
     layer = network.layers[0]
     n = x_eval.shape[1] // 2
@@ -63,7 +62,7 @@ def _gradient_rows(x_eval, targets, network, sign_q=-1.0):
         block_p = slice((j) * len(x_eval), (j + 1) * len(x_eval))
         block_q = slice((n + j) * len(x_eval), (n + j + 1) * len(x_eval))
         rows[block_p, :width] = slope * w[:, n + j]
-        rows[block_q, :width] = sign_q * slope * w[:, j]
+        rows[block_q, :width] = -slope * w[:, j]
         rows[block_p, width + 1] = targets[:, j]
         rows[block_q, width + 1] = targets[:, n + j]
     rows[:, width] = 0.0
@@ -73,6 +72,30 @@ def _gradient_rows(x_eval, targets, network, sign_q=-1.0):
 def _design_block(block, network, dim):
     """``block`` packs ``[x_eval | targets]``; returns the Hamilton rows of those samples."""
     return _gradient_rows(block[:, :dim], block[:, dim:], network)
+
+
+def _leading_rows(packed, chunks, network, dim, n_rows):
+    """The first ``n_rows`` rows of the design ``map_blocks(_design_block, packed)``, in NumPy.
+
+    The first ``N`` rows of a block's design are those of its first ``N`` samples, so only
+    those are assembled (not whole blocks, and without a second Dask computation).
+    """
+    out, start, have = [], 0, 0
+    for size in chunks:
+        if have >= n_rows:
+            break
+        need = n_rows - have
+        rows = _design_block(packed[start:start + min(size, need)], network, dim)[:need]
+        out.append(rows)
+        have += len(rows)
+        start += size
+    return np.concatenate(out)
+
+
+def first_order_correction(gradient: np.ndarray, dt: float) -> np.ndarray:
+    """``(Δt/2) ∂_qĤ · ∂_pĤ`` per state from ``∇Ĥ = [∂_qĤ | ∂_pĤ]`` (flow-map fits)."""
+    n = gradient.shape[1] // 2
+    return 0.5 * dt * np.sum(gradient[:, :n] * gradient[:, n:], axis=1)
 
 
 class HamiltonianNetwork:
@@ -158,12 +181,12 @@ class HamiltonianNetwork:
         n = x0.shape[1] // 2
         x_eval = np.concatenate([x1[:, :n], x0[:, n:]], axis=1)  # (q_{k+1}, p_k)
         rates = (x1 - x0) / dt
+        reference = (x0[:1], np.zeros(1)) if reference is None else reference
         self._fit_rows(x_eval, x0, rates, sampler, None, reference)
         self.flow_step_ = float(dt) if correct else None
         if correct:  # the anchor fixed Ĥ at the reference point; it must fix H̃ there
-            x_ref = x0[:1] if reference is None else np.atleast_2d(np.asarray(reference[0], dtype=float))
-            g = self.gradient(x_ref)
-            self.intercept_ -= 0.5 * dt * float((g[:, :n] * g[:, n:]).sum())
+            x_ref = np.atleast_2d(np.asarray(reference[0], dtype=float))
+            self.intercept_ -= float(first_order_correction(self.gradient(x_ref), dt)[0])
         return self
 
     def _fit_rows(self, x_eval, x_states, rates, sampler, values, reference):
@@ -179,20 +202,24 @@ class HamiltonianNetwork:
             raise ValueError(f"reference must be (x_ref with {dim} entries, H_ref)")
         # samples per block: each sample gives `dim` rows of width + 2 columns
         rows = self.chunk_rows or max(1, default_chunk_rows(self.width + 2, n_samples * dim) // dim)
-        packed = da.from_array(np.concatenate([x_eval, rates], axis=1), chunks=(rows, -1))
-        passes = getattr(sampler, "passes", ("agnostic",))
-        values_for_pass = None
-        for pass_index, kind in enumerate(passes):
-            pool_values = {"data": None if values is None else values[pool_idx][:, None],
-                           "fitted": values_for_pass, "uniform": None, "agnostic": None}[kind]
-            pass_sampler = SWIMSampler("data", sampler.constants, sampler.candidates_per_neuron) \
-                if kind == "fitted" else sampler
+        packed_np = np.concatenate([x_eval, rates], axis=1)
+        packed = da.from_array(packed_np, chunks=(rows, -1))
+        for pass_index, kind in enumerate(sampler.passes):
+            # SWIM samplers draw pairs by the values they are given (uniformly without): the
+            # "fitted" pass of A-SWIM gives them the first fit's values on the pool
+            if kind == "fitted":
+                pool_values = self._raw(pool)[:, None]
+            elif kind == "data" and values is not None:
+                pool_values = values[pool_idx][:, None]
+            else:
+                pool_values = None
             (network,) = compute(sample_network(pool, pool_values, widths=[self.width], activation=self.activation,
-                                                sampler=pass_sampler, seed=child_seed(root, 1, pass_index)))
+                                                sampler=sampler, seed=child_seed(root, 1, pass_index)))
             design = da.map_blocks(_design_block, packed, network, dim,
                                    chunks=(tuple(2 * self.dof_ * c for c in packed.chunks[0]), (self.width + 2,)),
                                    dtype=COMPUTE_DTYPE)
-            anchor = self._anchor_row(network, x_ref, h_ref, design)
+            leading = _leading_rows(packed_np, packed.chunks[0], network, dim, min(256, design.shape[0]))
+            anchor = self._anchor_row(network, x_ref, h_ref, leading)
             (r,) = compute(tsqr_factor(da.concatenate([design, anchor], axis=0), overwrite_blocks=True,
                                        name="the Hamilton rows"))
             solution = LeastSquaresFactor(r, n_columns=self.width + 1, n_rows=design.shape[0] + 1).solve(self.rcond)
@@ -202,13 +229,12 @@ class HamiltonianNetwork:
             self.rank_ = solution.rank
             self.singular_values_ = solution.singular_values
             self.residual_norm_ = float(solution.residual_norms[0])
-            values_for_pass = self._raw(pool)[:, None]
         return self
 
-    def _anchor_row(self, network, x_ref, h_ref, design):
-        """The row ``κ [Φ(x_ref) | 1 | H_ref]`` fixing the constant, weighted like the other rows."""
+    def _anchor_row(self, network, x_ref, h_ref, leading):
+        """The row ``κ [Φ(x_ref) | 1 | H_ref]`` fixing the constant, weighted like the ``leading`` rows."""
         phi = network(x_ref)
-        kappa = 10.0 * float(np.sqrt(np.mean(np.asarray(design[: min(256, design.shape[0])].compute())[:, :-2] ** 2)))
+        kappa = 10.0 * float(np.sqrt(np.mean(leading[:, :-2] ** 2)))
         row = np.concatenate([phi[0], [1.0], h_ref]) * max(kappa, 1.0)
         return da.from_array(row[None, :], chunks=(1, -1))
 
@@ -219,18 +245,14 @@ class HamiltonianNetwork:
     def gradient(self, x) -> np.ndarray:
         """``∇Ĥ`` ``(N, 2n)`` = ``[∂_qĤ | ∂_pĤ]`` of the fitted network (before any correction)."""
         x = _check_states(x, dim=2 * self.dof_)
-        layer = self.network_.layers[0]
-        slope = layer.activation.derivative(layer.preactivation(x), 1)
-        return (slope * self.coef_) @ layer.weights
+        return self.network_.layers[0].gradient(x, self.coef_)
 
     def predict(self, x) -> np.ndarray:
         """``H`` at states ``x`` (flow-map fits include the first-order correction)."""
         x = _check_states(x, dim=2 * self.dof_)
         h = self._raw(x)
         if getattr(self, "flow_step_", None):
-            g = self.gradient(x)
-            n = self.dof_
-            h = h + 0.5 * self.flow_step_ * (g[:, :n] * g[:, n:]).sum(axis=1)
+            h = h + first_order_correction(self.gradient(x), self.flow_step_)
         return h
 
     def vector_field(self, x) -> np.ndarray:

@@ -17,7 +17,7 @@ step costs O(number of states) — no dense n × n products.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
@@ -104,7 +104,7 @@ class LTINetwork:
         self.method, self.dropped = "modal", None
         if np.allclose(A, A.T, rtol=0, atol=1e-14 * np.abs(A).max()):
             lam, V = scipy.linalg.eigh(A)
-            self._set_modal(np.diag(lam), V, V.T, B, C, D, [_Block(i, 1, lam[i:i + 1, None]) for i in range(len(lam))])
+            self._set_modal(V, V.T, B, C, D, [_Block(i, 1, lam[i:i + 1, None]) for i in range(len(lam))])
             self.transform_condition = 1.0
             return
         lam, V = scipy.linalg.eig(A)
@@ -112,17 +112,15 @@ class LTINetwork:
         cond = np.linalg.cond(T) if np.all(np.isfinite(T)) else np.inf
         if cond <= self.cond_limit:
             Tinv = np.linalg.solve(T, np.eye(self.n))
-            M = Tinv @ A @ T
-            self._set_modal(M, T, Tinv, B, C, D, [_Block(b.start, b.size, M[b.start:b.start + b.size,
-                                                                            b.start:b.start + b.size]) for b in blocks])
+            self._set_modal(T, Tinv, B, C, D, _with_dynamics(blocks, Tinv @ A @ T))
             self.transform_condition = float(cond)
             return
         self.method = "schur-blocks"
-        T, Tinv, M, blocks = _schur_blocks(A, self.block_bound)
-        self._set_modal(M, T, Tinv, B, C, D, blocks)
+        T, Tinv, _, blocks = _schur_blocks(A, self.block_bound)
+        self._set_modal(T, Tinv, B, C, D, blocks)
         self.transform_condition = float(np.linalg.cond(T))
 
-    def _set_modal(self, M, T, Tinv, B, C, D, blocks):
+    def _set_modal(self, T, Tinv, B, C, D, blocks):
         # order the neurons: scalar ones, then pairs, then cascaded blocks, each group
         # contiguous, so a step is a few whole-array operations
         blocks = sorted(blocks, key=lambda b: (min(b.size, 3), b.start))
@@ -132,6 +130,7 @@ class LTINetwork:
             placed.append(_Block(start, b.size, b.a))
             start += b.size
         self.blocks = placed
+        self._scalar_rates = np.array([b.a[0, 0] for b in placed if b.size == 1])
         self.b_modal = (Tinv @ B)[perm]
         self.c_modal = (C @ T)[:, perm]
         self.d_effective = D.copy()
@@ -141,12 +140,13 @@ class LTINetwork:
         self.method = "truncated"
         A_sparse = A if sp.issparse(A) else sp.csr_matrix(A)
         symmetric = abs(A_sparse - A_sparse.T).max() <= 1e-14 * abs(A_sparse).max()
+        # ARPACK starts from a random vector of its own: a seeded one makes networks reproducible
+        v0 = np.random.default_rng(0).standard_normal(A_sparse.shape[0])
         if symmetric:
-            lam, V = spla.eigsh(A_sparse.tocsc(), k=k, sigma=0, which="LM")
-            W = V
+            lam, V = spla.eigsh(A_sparse.tocsc(), k=k, sigma=0, which="LM", v0=v0)
         else:
-            lam, V = spla.eigs(A_sparse.tocsc(), k=k, sigma=0, which="LM")
-            lam_left, W = spla.eigs(A_sparse.T.tocsc(), k=k, sigma=0, which="LM")
+            lam, V = spla.eigs(A_sparse.tocsc(), k=k, sigma=0, which="LM", v0=v0)
+            lam_left, W = spla.eigs(A_sparse.T.tocsc(), k=k, sigma=0, which="LM", v0=v0)
             order = [int(np.argmin(np.abs(lam_left - l))) for l in lam]
             W = W[:, order].conj()
             W = W / np.sum(W * V, axis=0)  # bi-orthonormal: W^T V = I
@@ -157,8 +157,7 @@ class LTINetwork:
         else:
             Tinv = T.T
         M = Tinv @ (A_sparse @ T)
-        self._set_modal(M, T, Tinv, B, C, D, [_Block(b.start, b.size, M[b.start:b.start + b.size,
-                                                                      b.start:b.start + b.size]) for b in blocks])
+        self._set_modal(T, Tinv, B, C, D, _with_dynamics(blocks, M))
         # steady state of the dropped modes: -C A⁻¹ B minus what the kept modes already give
         full_static = -C @ spla.splu(A_sparse.tocsc()).solve(B)
         kept_static = -(C @ T) @ np.linalg.solve(M, Tinv @ B)
@@ -176,37 +175,41 @@ class LTINetwork:
 
     # ------------------------------------------------------------------ simulation
     def _step_maps(self, h: float, hold: str):
-        """Per block: Φ, Γ0 (input at the step start), Γ1 (input increment, FOH).
+        """Step maps per group of neurons: ``(slice, Φ, Γ0, Γ1)`` (Γ1 only for FOH).
 
         These are the blocks of ``exp([[A_b h, B_b h, 0], [0, 0, I], [0, 0, 0]])``: ``e^{A_b h}``,
-        ``h φ1(A_b h) B_b`` and ``h φ2(A_b h) B_b``. First-order neurons use the closed forms of
-        φ1, φ2 (vectorised over all of them); larger blocks are exponentiated in one batched call
-        per block size.
+        ``h φ1(A_b h) B_b`` (input at the step start) and ``h φ2(A_b h) B_b`` (input increment).
+        First-order neurons (one group, Φ a vector) use the closed forms of φ1, φ2; the pairs
+        (one group, Φ ``(pairs, 2, 2)``) and each cascaded block (Φ ``(k, k)``) come from batched
+        matrix exponentials, one call per block size.
         """
         m = self.inputs
-        maps = [None] * len(self.blocks)
-        scalars = [i for i, b in enumerate(self.blocks) if b.size == 1]
-        if scalars:
-            z = np.array([self.blocks[i].a[0, 0] for i in scalars]) * h
-            phi0, phi1, phi2 = _phi_functions(z)
-            rows = np.array([self.blocks[i].start for i in scalars])
-            gamma0 = h * phi1[:, None] * self.b_modal[rows]
-            gamma1 = h * phi2[:, None] * self.b_modal[rows]
-            for row, i in enumerate(scalars):
-                maps[i] = (phi0[row].reshape(1, 1), gamma0[row:row + 1],
-                           gamma1[row:row + 1] if hold == "foh" else None)
-        for k in sorted({b.size for b in self.blocks} - {1}):
-            members = [i for i, b in enumerate(self.blocks) if b.size == k]
+        foh = hold == "foh"
+        groups = []
+        n1 = self._scalar_rates.size
+        if n1:
+            phi0, phi1, phi2 = _phi_functions(self._scalar_rates * h)
+            b = self.b_modal[:n1]
+            groups.append((slice(0, n1), phi0, h * phi1[:, None] * b, h * phi2[:, None] * b if foh else None))
+        larger = [b for b in self.blocks if b.size > 1]
+        maps = {}
+        for k in sorted({b.size for b in larger}):
+            members = [b for b in larger if b.size == k]
             aug = np.zeros((len(members), k + 2 * m, k + 2 * m))
-            for row, i in enumerate(members):
-                b = self.blocks[i]
+            for row, b in enumerate(members):
                 aug[row, :k, :k] = b.a * h
                 aug[row, :k, k:k + m] = self.b_modal[b.start:b.start + k] * h
             aug[:, k:k + m, k + m:] = np.eye(m)
             e = scipy.linalg.expm(aug)
-            for row, i in enumerate(members):
-                maps[i] = (e[row, :k, :k], e[row, :k, k:k + m], e[row, :k, k + m:] if hold == "foh" else None)
-        return maps
+            maps[k] = (e[:, :k, :k], e[:, :k, k:k + m], e[:, :k, k + m:])
+        if 2 in maps:  # the pairs are contiguous after the first-order neurons
+            phi, g0, g1 = maps[2]
+            groups.append((slice(n1, n1 + 2 * len(phi)), phi, g0.reshape(-1, m), g1.reshape(-1, m) if foh else None))
+        for k, members in ((k, [b for b in larger if b.size == k]) for k in maps if k > 2):
+            phi, g0, g1 = maps[k]
+            for row, b in enumerate(members):
+                groups.append((slice(b.start, b.start + k), phi[row], g0[row], g1[row] if foh else None))
+        return groups
 
     def simulate(self, t, u, *, hold: str = "foh", x0=None) -> LTIResult:
         """Outputs at the times ``t`` (uniform) for inputs ``u`` ``(len(t), m)`` sampled there."""
@@ -224,49 +227,31 @@ class LTINetwork:
         if u.shape != (len(t), self.inputs) or not np.isfinite(u).all():
             raise ValueError(f"u must be finite with shape ({len(t)}, {self.inputs}), got {u.shape}")
         start = time.perf_counter()
-        maps = self._step_maps(h, hold)
         z = np.zeros(self.x_to_modal.shape[0]) if x0 is None else self.x_to_modal @ np.asarray(x0, dtype=float)
         # neurons are grouped (scalars, pairs, cascaded blocks), each group a contiguous slice;
         # the input terms of every step are computed at once (one GEMM per group)
         du = np.vstack([np.diff(u, axis=0), np.zeros((1, self.inputs))])
-        ones = [i for i, b in enumerate(self.blocks) if b.size == 1]
-        twos = [i for i, b in enumerate(self.blocks) if b.size == 2]
-        big = [i for i, b in enumerate(self.blocks) if b.size > 2]
-        n1, n2 = len(ones), 2 * len(twos)
-
-        def forcing(indices, rows):
-            g0 = np.concatenate([maps[i][1] for i in indices]).reshape(rows, self.inputs)
-            out = u @ g0.T
-            if hold == "foh":
-                out += du @ np.concatenate([maps[i][2] for i in indices]).reshape(rows, self.inputs).T
-            return out
-
         states = np.empty((len(t), z.size))
         states[0] = z
-        if ones:
-            phi1 = np.array([maps[i][0][0, 0] for i in ones])
-            f1 = forcing(ones, n1)
-            z1 = z[:n1].copy()
-            for k in range(len(t) - 1):
-                z1 *= phi1
-                z1 += f1[k]
-                states[k + 1, :n1] = z1
-        if twos:
-            phi2 = np.array([maps[i][0] for i in twos])
-            f2 = forcing(twos, n2).reshape(len(t), -1, 2)
-            z2 = z[n1:n1 + n2].reshape(-1, 2).copy()
-            for k in range(len(t) - 1):
-                z2 = np.einsum("bij,bj->bi", phi2, z2) + f2[k]
-                states[k + 1, n1:n1 + n2] = z2.ravel()
-        for i in big:
-            b = self.blocks[i]
-            sl = slice(b.start, b.start + b.size)
-            phi = maps[i][0]
-            f = forcing([i], b.size)
-            zb = z[sl].copy()
-            for k in range(len(t) - 1):
-                zb = phi @ zb + f[k]
-                states[k + 1, sl] = zb
+        for sl, phi, g0, g1 in self._step_maps(h, hold):
+            forcing = u @ g0.T
+            if g1 is not None:
+                forcing += du @ g1.T
+            zg = z[sl].copy()
+            if phi.ndim == 1:  # first-order neurons
+                for k in range(len(t) - 1):
+                    zg *= phi
+                    zg += forcing[k]
+                    states[k + 1, sl] = zg
+            elif phi.ndim == 3:  # second-order neurons, a 2 × 2 map each
+                zg, forcing = zg.reshape(-1, 2), forcing.reshape(len(t), -1, 2)
+                for k in range(len(t) - 1):
+                    zg = np.einsum("bij,bj->bi", phi, zg) + forcing[k]
+                    states[k + 1, sl] = zg.ravel()
+            else:  # one cascaded block
+                for k in range(len(t) - 1):
+                    zg = phi @ zg + forcing[k]
+                    states[k + 1, sl] = zg
         y = states @ self.c_modal.T + u @ self.d_effective.T
         seconds = time.perf_counter() - start
         return LTIResult(t, y, self._error_estimate(y, u, h), seconds)
@@ -305,6 +290,11 @@ def _phi_functions(z):
         direct1 = em1 / z
         direct2 = (em1 - z) / (z * z)
     return np.exp(z), np.where(small, series1, direct1), np.where(small, series2, direct2)
+
+
+def _with_dynamics(blocks, M):
+    """The blocks with their dynamics: the diagonal blocks of the transformed ``M = T⁻¹ A T``."""
+    return [_Block(b.start, b.size, M[b.start:b.start + b.size, b.start:b.start + b.size]) for b in blocks]
 
 
 def _real_modal(lam, V):

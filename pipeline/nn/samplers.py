@@ -153,8 +153,9 @@ class SWIMSampler:
         idx_to = (idx_from + rng.integers(1, n_pool, size=n_candidates)) % n_pool
         n_local = int(round(self.local_fraction * n_candidates))
         if n_local:
-            idx_to[:n_local] = _nearest(x_pool, min(self.neighbours, n_pool - 1))[
-                idx_from[:n_local], rng.integers(0, min(self.neighbours, n_pool - 1), size=n_local)]
+            k = min(self.neighbours, n_pool - 1)
+            idx_to[:n_local] = _nearest(x_pool, idx_from[:n_local], k)[np.arange(n_local),
+                                                                       rng.integers(0, k, size=n_local)]
         dist = np.linalg.norm(x_pool[idx_to] - x_pool[idx_from], axis=1)
         distinct = dist > 0
         if not distinct.any():
@@ -176,11 +177,11 @@ class SWIMSampler:
         return swim_parameters(x_pool[idx_from], x_pool[idx_to], *self.constants_for(activation))
 
 
-def _nearest(x_pool: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` nearest other pool points of every pool point."""
+def _nearest(x_pool: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` nearest other pool points of the pool points ``rows``."""
     from scipy.spatial import cKDTree
 
-    _, idx = cKDTree(x_pool).query(x_pool, k=k + 1)
+    _, idx = cKDTree(x_pool).query(x_pool[rows], k=k + 1)
     return idx[:, 1:]
 
 

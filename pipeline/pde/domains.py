@@ -142,8 +142,9 @@ class Domain:
             return pts[self.contains(pts, strict=True)]
         seed = _seed(seed)
         out, drawn, attempt = [], 0, 0
+        fraction = self.volume_fraction()
         while drawn < n:
-            batch = int(1.2 * (n - drawn) / self.volume_fraction()) + 16
+            batch = int(1.2 * (n - drawn) / fraction) + 16
             pts = lo + (hi - lo) * unit_cube_points(batch, self.dim, method, child_seed(seed, attempt))
             pts = pts[self.contains(pts, strict=True)]
             out.append(pts)
@@ -342,7 +343,7 @@ class Ball(Domain):
             return super()._sample_interior(n, method, seed)
         seed = _seed(seed)
         directions = self._directions(n, method, child_seed(seed, 0))
-        u = unit_cube_points(n, 1, method if method != "grid" else "uniform", child_seed(seed, 1))[:, 0]
+        u = unit_cube_points(n, 1, method, child_seed(seed, 1))[:, 0]
         radii = self.radius * u ** (1.0 / self.dim)
         return self.center + radii[:, None] * directions
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from functools import cached_property
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -180,7 +181,7 @@ class Projection:
     x_interior: np.ndarray | None = None
     diagnostics: dict = field(default_factory=dict)
 
-    @property
+    @cached_property  # used every window; lift and transform never change
     def coefficient_map(self) -> np.ndarray:
         """``(width + 1, k)``: basis coefficients per reduced coordinate."""
         return self.lift @ self.transform
@@ -461,7 +462,6 @@ class Evolution:
         self.block_edges = np.linspace(t0, t1, s["blocks"] + 1)
         self.projections: dict[int, Projection] = {}
         self.timings: dict[str, float] = {}
-        self._check_stiffness_warning_done = False
 
     # -- basis and projection per block -----------------------------------------------
     def _collocation(self, block, gradient=None):
@@ -500,11 +500,10 @@ class Evolution:
             pool = self.problem.spatial(0.0).pool(s["pool_size"], seed=child_seed(self.root, 1, block))
             if block == 0 and values is None and self.sampler.passes[-1] == "fitted":
                 values = self.problem.initial  # A-SWIM: sample where u0 varies
-            if values is not None and isinstance(self.sampler, SWIMSampler):
-                sampler = SWIMSampler("data", self.sampler.constants, self.sampler.candidates_per_neuron)
-                pool_values = np.asarray(values(pool), dtype=float)[:, None]
-            else:
-                sampler, pool_values = self.sampler, None
+            # a SWIM sampler draws its pairs by the values it is given (uniformly without)
+            sampler = self.sampler
+            pool_values = np.asarray(values(pool), dtype=float)[:, None] \
+                if values is not None and isinstance(self.sampler, SWIMSampler) else None
             (network,) = compute(sample_network(pool, pool_values, widths=[s["width"]], activation=self.activation,
                                                 sampler=sampler, seed=child_seed(self.root, 2, block)))
         elif gradient is None and s["adaptive_points"] and block > 0:
@@ -536,6 +535,21 @@ class Evolution:
             v = velocity or self.problem.initial_velocity
             return np.concatenate([y0, proj.fit(v(x), x)])
         return y0
+
+    def carry_over(self, block: int, state, new_block: int, network: SampledNetwork | None = None) -> np.ndarray:
+        """The reduced state of ``new_block`` continuing ``state`` of ``block``.
+
+        The solution (and, for second-order problems, its velocity) is refitted in the new
+        block's basis, which is sampled on that solution — or rebuilt from a stored ``network``.
+        """
+        prev = self.projections[block]
+        dim = self.problem.domain.dim
+        fields = [_field_functions(prev.network, prev.coefficient_map @ state[i * prev.rank:(i + 1) * prev.rank], dim)
+                  for i in range(self.problem.time_order)]
+        values, gradient = fields[0]
+        self.projection(new_block, values, gradient, network=network)
+        velocity = fields[1][0] if len(fields) == 2 else None
+        return self.initial_state(new_block, values=values, velocity=velocity)
 
     def _fit_points(self, proj):
         boundary = self.problem.domain.sample_boundary(max(self.settings["n_boundary"], 1), seed=child_seed(self.root, 3))
@@ -619,12 +633,7 @@ class Evolution:
             w0, w1 = float(edges[index]), float(edges[index + 1])
             new_block = self.block_of(w0)
             if new_block != block:
-                prev = self.projections[block]
-                coef = prev.coefficient_map @ state[: prev.rank]
-                values, gradient = _field_functions(prev.network, coef, self.problem.domain.dim)
-                self.projection(new_block, values, gradient)
-                state = self.initial_state(new_block, values=values)
-                block = new_block
+                state, block = self.carry_over(block, state, new_block), new_block
             owned = self.owned_times(times, w0, w1, index == 0)
             win = self.window(block, state, w0, w1, times[owned], points)
             rows = [int(np.argmin(np.abs(win.times - times[i]))) for i in owned]
@@ -659,14 +668,14 @@ class Evolution:
 
 
 def _field_functions(network, coef, dim):
-    """``u(x)`` and ``∇u(x)`` of a solution given by its network and coefficients."""
-    grads = [derivative(tuple(int(i == j) for j in range(dim))) for i in range(dim)]
+    """``u(x)`` and ``∇u(x)`` of a solution given by its network and coefficients ``[c | c0]``."""
+    layer = network.layers[0]
 
     def values(x):
-        return operator_rows(identity(1.0), network, x) @ coef
+        return network(x) @ coef[: layer.width] + coef[layer.width]
 
     def gradient(x):
-        return np.stack([operator_rows(g, network, x) @ coef for g in grads], axis=1)
+        return layer.gradient(np.asarray(x, dtype=float), coef[: layer.width])
 
     return values, gradient
 

@@ -127,7 +127,7 @@ def integrate(
     kwargs = {}
     if jacobian is None and linear is not None:
         jacobian = linear[0]
-    if jacobian is not None and method in ("BDF", "Radau", "LSODA"):
+    if jacobian is not None and method in IMPLICIT_METHODS:
         a = jacobian
         if order == 1:
             kwargs["jac"] = a

@@ -24,7 +24,7 @@ from pipeline.linalg import LeastSquaresFactor, LeastSquaresSolution, check_regu
 from pipeline.nn import ELMSampler, SWIMSampler, child_seed, get_activation, get_sampler, root_seed, sample_network
 from pipeline.nn.network import SampledNetwork
 from pipeline.pde.domains import METHODS
-from pipeline.pde.operators import LinearOperator
+from pipeline.pde.operators import LinearOperator, derivative, identity
 
 __all__ = ["RowGroup", "StaticSolution", "assemble_rows", "operator_columns", "operator_rows", "solve_static"]
 
@@ -178,8 +178,6 @@ class StaticSolution:
         """``(L u)(x)`` for a linear operator (``None``: ``u`` itself)."""
         if isinstance(x, da.Array):
             return x.map_blocks(lambda b: self.apply(operator, b, data), drop_axis=1, dtype=COMPUTE_DTYPE)
-        from pipeline.pde.operators import identity
-
         xp = namespace_of(x)
         x = xp.asarray(x, dtype=COMPUTE_DTYPE)
         layer = self.network.layers[0]
@@ -194,8 +192,6 @@ class StaticSolution:
 
     def derivative(self, x, alpha):
         """``∂^α u`` at ``x``."""
-        from pipeline.pde.operators import derivative
-
         return self.apply(derivative(alpha), x)
 
     def error(self, x=None) -> float:
@@ -360,8 +356,7 @@ def solve_static(problem, **overrides) -> StaticSolution:
                                       directions=active["directions"], direction_scale=settings["active_scale"])
         elif values == "fitted":
             fitted = StaticSolution(problem, network, solution.coef[:, 0], solution, settings, weights)
-            pool_values = fitted(pool)[:, None]
-            pass_sampler = SWIMSampler("data", sampler.constants, sampler.candidates_per_neuron)
+            pool_values, pass_sampler = fitted(pool)[:, None], sampler  # SWIM draws by the values given
         else:
             pool_values, pass_sampler = None, sampler
         (network,) = compute(sample_network(pool, pool_values, widths=[settings["width"]], activation=activation,
@@ -407,9 +402,12 @@ def _prune(network, groups, tol, seed):
     rng = np.random.default_rng(seed)
     rows = []
     for g in groups:
-        pts = np.asarray(g.points if not isinstance(g.points, da.Array) else g.points.compute())
-        take = rng.choice(len(pts), size=min(len(pts), network.width + 1), replace=False)
-        rows.append(_group_rows(pts[np.sort(take)], network, g, with_rhs=False))
+        n = g.points.shape[0]
+        take = np.sort(rng.choice(n, size=min(n, network.width + 1), replace=False))
+        pts = g.points[take]
+        if isinstance(pts, da.Array):  # only the sketch's rows travel, not the point set
+            (pts,) = compute(pts)
+        rows.append(_group_rows(np.asarray(pts), network, g, with_rhs=False))
     sketch = np.concatenate(rows)
     width = network.width
     fixed = sketch.shape[1] - width  # the constant and the enrichments: always kept
