@@ -26,7 +26,7 @@ from _harness import markdown_table, write_results  # noqa: E402
 def main() -> None:
     from pipeline import open_result
     from pipeline.config import validate
-    from pipeline.runner import run_workflow
+    from pipeline.workflows import run_workflow
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--members", type=int, default=8)
@@ -48,7 +48,7 @@ def main() -> None:
                 wall = time.perf_counter() - start
             diag = open_result(store).tree["diagnostics"].to_dataset()
             stages = list(diag["stage"].values)
-            seconds = np.nan_to_num(diag["wall_seconds"].values)
+            seconds = np.nan_to_num(diag["wall_seconds"].values).reshape(-1, len(stages))
             write_share = seconds[:, stages.index("write")].sum() / seconds.sum()
             rows.append({"workers": workers, "members": args.members, "wall_s": wall,
                          "members_per_minute": 60 * args.members / wall, "write_share": write_share,

@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline import __version__
+from pipeline._version import __version__
 from pipeline.config import ConfigError, load_workflow
 
 __all__ = ["main"]
@@ -68,7 +68,7 @@ def _print_metrics(metrics: dict) -> None:
 def _run(args) -> int:
     import logging
 
-    from pipeline.runner import run_workflow
+    from pipeline.workflows import run_workflow
 
     # a failing member is reported once, by the client; the workers' own tracebacks stay quiet
     logging.getLogger("distributed").setLevel(logging.CRITICAL)
@@ -85,25 +85,43 @@ def _run(args) -> int:
     return 0
 
 
+def _without_nulls(node):
+    if isinstance(node, dict):
+        pruned = {k: _without_nulls(v) for k, v in node.items() if v is not None}
+        return {k: v for k, v in pruned.items() if v not in ({}, [])}
+    return node
+
+
 def _inspect(args) -> int:
-    from pipeline.store import open_result
+    import json
+
+    import yaml
+
+    from pipeline.workflows import open_result
 
     result = open_result(args.store)
     attrs = result.attrs
     print(f"store     {result.path}")
-    for key in ("kind", "problem", "params", "members", "created", "version", "seed"):
+    for key in ("kind", "problem", "params", "members", "member_dims", "created", "version", "seed",
+                "layout_version"):
         if key in attrs:
             print(f"{key:<9} {attrs[key]}")
     print("\nmetrics")
     _print_metrics(result.metrics)
-    print("\nworkflow\n" + "\n".join("  " + line for line in result.workflow.splitlines()))
+    if "settings" in attrs:
+        print("\nsettings (resolved: the problem's defaults and the workflow's keys, first member)")
+        for key, value in json.loads(attrs["settings"]).items():
+            print(f"  {key:<18} {value}")
+    workflow = _without_nulls(yaml.safe_load(result.workflow) or {})
+    print("\nworkflow (keys set or defaulted, nulls left out)\n"
+          + "\n".join("  " + line for line in yaml.safe_dump(workflow, sort_keys=False).splitlines()))
     return 0
 
 
 def _plot(args) -> int:
-    from pipeline.plotting import plot_store
+    from pipeline.workflows import open_result
 
-    out = plot_store(args.store, args.output)
+    out = open_result(args.store).plot(args.output)
     print(out)
     return 0
 

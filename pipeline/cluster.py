@@ -4,7 +4,7 @@ Every stage builds Dask graph pieces; this module is where they are computed.  W
 scheduler (synchronous, threads, a ``LocalCluster`` or a remote one), heavy kernels are
 BLAS/LAPACK calls inside tasks, and the parallelism must come from Dask, not from BLAS threads
 fighting over the same cores: two OpenBLAS threads inside each of two Dask threads on a
-2-core machine ran a small solve ~27x slower (DESIGN.md §7).  Distributed workers started by
+2-core machine ran a small solve ~27x slower (docs/design.md, "Pitfalls").  Distributed workers started by
 a nanny already get ``OMP_NUM_THREADS=1`` and friends; in-process schedulers get the limit
 from :func:`compute`.
 """
@@ -106,8 +106,10 @@ def connect(compute_cfg: dict, *, scheduler: str | None = None, workers: int | N
 
     if choice == "local":
         n = workers or compute_cfg.get("workers") or os.cpu_count() or 1
+        # the dashboard on a free port (":0"): several runs on one machine never collide
+        dashboard = ":0" if compute_cfg.get("dashboard", True) else None
         with LocalCluster(n_workers=n, threads_per_worker=compute_cfg.get("threads", 1), processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+                          dashboard_address=dashboard) as cluster, Client(cluster) as client:
             yield client
         return
     timeout = compute_cfg.get("timeout", 10.0)

@@ -5,15 +5,18 @@ keys, wrong types and values out of range are :class:`ConfigError` s that name t
 and what is allowed.  The format never executes code: a user's own problem is imported from
 the Python file the workflow names explicitly (``problem.module: path/to/file.py:factory``).
 
-Two kinds of workflow exist: PDE workflows name a ``problem`` (registry name and parameters),
-supervised ones describe ``data`` and a ``model``.  Every solver setting left out (or null)
-takes the problem's own default, measured to meet its accuracy target.
+A workflow names exactly one task section: a PDE ``problem`` (registry name and parameters),
+supervised ``data`` (with a ``model``), a ``hamiltonian`` or an ``lti`` system; the section
+selects the workflow kind (:mod:`pipeline.workflows`), which declares the other keys that take
+effect for it; any other key a workflow sets is refused before work.  Every solver setting
+left out (or null) takes the problem's own default, measured to meet its accuracy target.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -22,8 +25,8 @@ import yaml
 
 from pipeline.datasets import DATASETS
 
-__all__ = ["ConfigError", "Field", "SCHEMA", "Section", "apply_override", "load_workflow", "validate",
-           "workflow_kind"]
+__all__ = ["ALWAYS_APPLIES", "ConfigError", "Field", "SCHEMA", "Section", "TASK_SECTIONS", "apply_override",
+           "load_workflow", "validate"]
 
 
 class ConfigError(ValueError):
@@ -93,6 +96,7 @@ def module_spec(v):
 
 
 _NUMBER = (int, float)
+_FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 _NONE = type(None)
 SAMPLERS = ("swim", "uswim", "aswim", "elm")
 ACTIVATIONS = ("tanh", "sin", "relu", "logistic")
@@ -206,6 +210,7 @@ SCHEMA = Section({
         "device": Field(str, "cpu", choices=("cpu", "gpu")),
         "chunk_rows": Field((int, _NONE), None, check=positive_int, doc="rows per least-squares block"),
         "timeout": Field(_NUMBER, 10.0, check=positive, doc="seconds to wait for a scheduler"),
+        "dashboard": Field(bool, True, doc="start the Dask dashboard of a local cluster on a free port"),
         "tls": Section({
             "ca_file": Field((str, _NONE), None),
             "cert_file": Field((str, _NONE), None),
@@ -249,6 +254,8 @@ def _validate_section(section: Section, raw, path: str):
             continue
         value = raw[key]
         types = spec.types if isinstance(spec.types, tuple) else (spec.types,)
+        if float in types and isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads 1e-6 (no dot) as text; it is meant as a number
         if float in types and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if isinstance(value, bool) and bool not in types or not isinstance(value, types):
@@ -264,17 +271,14 @@ def _validate_section(section: Section, raw, path: str):
     return out
 
 
+#: keys every workflow kind honours (whole sections, or dotted keys); which other keys take
+#: effect is declared by each kind (:attr:`pipeline.workflows.base.WorkflowKind.keys`)
+ALWAYS_APPLIES = ("version", "ensemble", "output", "basis.seed", "compute.scheduler", "compute.workers",
+                  "compute.threads", "compute.timeout", "compute.tls", "compute.dashboard", "compute.device")
+
 #: the sections of which a workflow names exactly one: what it runs
 TASK_SECTIONS = {"problem": "a PDE", "data": "supervised", "hamiltonian": "a Hamiltonian network",
                  "lti": "an LTI network"}
-
-
-def workflow_kind(cfg: dict) -> str:
-    """``"problem"``, ``"supervised"``, ``"hamiltonian"`` or ``"lti"``."""
-    for section in TASK_SECTIONS:
-        if cfg.get(section) is not None:
-            return "supervised" if section == "data" else section
-    return "problem"
 
 
 def validate(raw: dict) -> dict:
@@ -286,12 +290,6 @@ def validate(raw: dict) -> dict:
         raise ConfigError(f"a workflow needs exactly one of the sections {choices}; got "
                           f"{', '.join(repr(s) for s in present) or 'none'}")
     has_problem = cfg["problem"] is not None
-    if cfg["lti"] is not None:
-        used = [f"basis.{k}" for k in ("width", "activation", "sampler", "weight_scale", "bias_scale", "curvature_scale")
-                if cfg["basis"][k] is not None]
-        if used:
-            raise ConfigError(f"{used[0]} does not apply to an 'lti' workflow (the network is constructed, not "
-                              "sampled); remove it")
     if has_problem and (cfg["problem"]["name"] is None) == (cfg["problem"]["module"] is None):
         raise ConfigError("problem needs exactly one of 'problem.name' (registry) or 'problem.module' (your file)")
     data = cfg["data"]

@@ -1,26 +1,12 @@
-"""The result store: one zarr (format 3) store per run, written through xarray (DESIGN.md §4).
+"""The zarr store of a run: a template of declared variables, region writes, point grids.
 
-Layout (``m`` members, ``T`` output times for time-dependent runs, ``P`` output points):
-
-    /                u, u_exact (member[, time], point); u_mean, u_std (ensemble[, time], point)
-                     over the replicates of each sweep point; coordinates time, x (point, dim),
-                     the members' sweep values and sweep point;
-                     attributes: the validated workflow (YAML), version, kind, problem, metrics
-    /coefficients    c (member[, time], coefficient)      basis coefficients [c | c0 | enrichments]
-    /basis           weights (member, block, neuron, dim), biases, curvature (member, block, neuron)
-    /state           y (member, window, state), rank, block (member, window)   reduced ODE states
-    /diagnostics     rank, singular_values (member, block, …), rel_l2, wall/cpu seconds per stage
-    /progress        done (member, window)                written last, after a window's data
-
-Hamiltonian runs store H on the test states as ``u``/``u_exact`` (``x`` holds the states) and
-add ``/rollout`` (trajectory, trajectory_exact, energy, energy_drift); LTI runs store the
-outputs as ``u``/``u_exact`` (member, time, output), no sampled basis, and each member's
-constructed network in ``/network/<member>``.
-
-The store is created as a template (``to_zarr(compute=False)``: metadata only), then every
-member region-writes its own slices from whatever worker runs it: chunks never straddle two
-writers, so writes need no locks, and a window is marked done only after its data is in
-place — a run killed at any moment resumes at the first window not marked done.
+This module knows nothing about workflow kinds.  A kind declares its variables
+(:class:`Variable`: dimensions, dtype, attributes, chunks, optionally data known before the
+run) in a :class:`StoreSpec`; :func:`create_store` writes the template (metadata, coordinates
+and the known data only) and every member task then region-writes its own slices with
+:func:`write`.  Zarr chunks never straddle two members, so no two writers ever touch one
+chunk and writes need no locks; chunk writes are atomic (temporary file and rename), so a run
+killed at any moment loses at most the window being written (docs/design.md, "Store layout").
 """
 
 from __future__ import annotations
@@ -35,11 +21,15 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-__all__ = ["Layout", "Result", "StoreExists", "basis_variables", "create_store", "open_result", "progress",
-           "stored_layer", "write"]
+__all__ = ["LAYOUT_VERSION", "PointLayout", "StoreExists", "StoreSpec", "Variable", "create_store", "open_group", "progress",
+           "point_layout", "read_attrs", "write"]
 
-#: Version of this layout, stored with every run.
-LAYOUT_VERSION = 1
+#: Version of the store layout, kept in every store's attributes (1: swim-pipeline 0.1 before
+#: the analysis-ready layout; 2: sweep dimensions, gridded fields, dense trajectories).
+LAYOUT_VERSION = 2
+
+#: target size of one field chunk: analysis reads whole MB, not one output time at a time
+CHUNK_BYTES = 8 * 2**20
 
 
 class StoreExists(ValueError):
@@ -47,178 +37,170 @@ class StoreExists(ValueError):
 
 
 @dataclass
-class Layout:
-    kind: str  # "static", "evolution", "supervised", "hamiltonian" or "lti"
-    members: int
-    points: np.ndarray | None  # (P, d) output points; None: the field axis is not spatial
-    times: np.ndarray | None  # (T,) output times (evolution)
-    coefficients: int  # basis coefficients per member
-    width: int
-    dim: int
-    blocks: int = 1
-    windows: int = 1
-    state: int = 1
-    singular_values: int = 1
-    stages: tuple = ("sample", "project", "integrate", "write")
-    dtype: str = "float32"
-    sweep: dict = field(default_factory=dict)  # coordinate name -> values per member
-    sweep_point: np.ndarray | None = None  # member -> index of its sweep point (replicates share one)
-    u_exact: np.ndarray | None = None  # (member[, time], point)
-    exact_by_members: bool = False  # u_exact is written by the members (it depends on their inputs)
-    field_axis: str = "point"  # name of the last dimension of u
-    field_size: int = 0  # its length where there are no points
-    time_chunk: int | None = None  # output times per chunk (default 1: written window by window)
-    sampled_basis: bool = True  # coefficients, basis weights, ranks and singular values
-    extra: dict = field(default_factory=dict)  # further groups: name -> lazy xr.Dataset
+class Variable:
+    """One array of the store: its dimensions, dtype, attributes and chunking.
+
+    ``chunks`` maps a dimension to its chunk size (absent: the whole dimension, except the
+    member dimensions of the spec, which are always chunked by one).  ``data`` is written
+    with the template (values known before the run, e.g. an exact solution).
+    """
+
+    dims: tuple
+    dtype: str = "float64"
+    attrs: dict = field(default_factory=dict)
+    chunks: dict = field(default_factory=dict)
+    data: np.ndarray | None = None
 
 
-def _zeros(shape, chunks, dtype):
-    return da.zeros(shape, chunks=chunks, dtype=dtype)
+@dataclass
+class StoreSpec:
+    """Everything :func:`create_store` writes: sizes, coordinates, groups of variables, attributes."""
+
+    sizes: dict  # dimension -> length
+    member_dims: tuple  # chunked by one: one writer per chunk
+    coords: dict  # name -> (dims, values, attrs), on the root group
+    groups: dict  # group name ("" is the root) -> {name: Variable}
+    attrs: dict = field(default_factory=dict)
+    group_coords: dict = field(default_factory=dict)  # group -> {name: (dims, values, attrs)}
 
 
-def _nan(shape, chunks):
-    return da.full(shape, np.nan, chunks=chunks, dtype="float64")
+@dataclass
+class PointLayout:
+    """Where output points go in the store: on their grid, or along ``point`` with coordinates.
+
+    Points that fill (most of) a tensor grid are stored on it — a 2-D problem's field is
+    ``(…, y, x)`` and plots as an image; grid nodes outside the domain hold NaN.  Anything
+    else is scattered: dimension ``point`` with one coordinate per axis attached.
+    """
+
+    dims: tuple
+    shape: tuple
+    coords: dict
+    index: np.ndarray | None  # flat grid position of every point (None: scattered)
+
+    def to_grid(self, values) -> np.ndarray:
+        """``(…, P)`` values of the points -> ``(…, *shape)`` store layout."""
+        values = np.asarray(values)
+        if self.index is None:
+            return values
+        out = np.full(values.shape[:-1] + (int(np.prod(self.shape)),), np.nan, dtype=np.result_type(values, np.float32))
+        out[..., self.index] = values
+        return out.reshape(values.shape[:-1] + self.shape)
+
+    def from_grid(self, values) -> np.ndarray:
+        """The inverse of :meth:`to_grid`: ``(…, *shape)`` -> ``(…, P)``."""
+        values = np.asarray(values)
+        if self.index is None:
+            return values
+        return values.reshape(values.shape[: values.ndim - len(self.shape)] + (-1,))[..., self.index]
 
 
-def _template(layout: Layout) -> dict[str, xr.Dataset]:
-    m = layout.members
-    p = len(layout.points) if layout.points is not None else layout.field_size
-    timed = layout.times is not None
-    t = len(layout.times) if timed else 0
-    axis = layout.field_axis
-    field_dims = ("member", "time", axis) if timed else ("member", axis)
-    field_shape = (m, t, p) if timed else (m, p)
-    field_chunks = (1, layout.time_chunk or 1, p) if timed else (1, p)
-    groups_of = np.zeros(m, dtype=int) if layout.sweep_point is None else np.asarray(layout.sweep_point)
-    n_groups = int(groups_of.max()) + 1
-    coords = {"member": np.arange(m), "sweep_point": ("member", groups_of)}
-    if layout.points is not None:
-        coords["x"] = ((axis, "dim"), layout.points)
-    else:
-        coords[axis] = np.arange(p)
-    if timed:
-        coords["time"] = ("time", layout.times, {"standard_name": "time", "long_name": "time", "axis": "T"})
-    for name, values in layout.sweep.items():
-        coords[name] = ("member", np.asarray(values))
-    root = xr.Dataset(
-        {"u": (field_dims, _nan(field_shape, field_chunks).astype(layout.dtype),
-               {"long_name": "solution", "units": "1"})},
-        coords=coords,
-    )
-    if layout.u_exact is not None:
-        root["u_exact"] = (field_dims, da.from_array(layout.u_exact.astype(layout.dtype), chunks=field_chunks),
-                           {"long_name": "exact or reference solution"})
-    elif layout.exact_by_members:
-        root["u_exact"] = (field_dims, _nan(field_shape, field_chunks).astype(layout.dtype),
-                           {"long_name": "reference solution"})
-    agg_dims = ("ensemble",) + field_dims[1:]
-    agg_shape = (n_groups,) + field_shape[1:]
-    root["u_mean"] = (agg_dims, _nan(agg_shape, field_chunks).astype(layout.dtype),
-                      {"long_name": "mean over the replicates of each sweep point"})
-    root["u_std"] = (agg_dims, _nan(agg_shape, field_chunks).astype(layout.dtype),
-                     {"long_name": "standard deviation over the replicates of each sweep point"})
-    n_c = layout.coefficients
-    c_dims = ("member", "time", "coefficient") if timed else ("member", "coefficient")
-    c_shape = (m, t, n_c) if timed else (m, n_c)
-    groups = {
-        "": root,
-        "coefficients": xr.Dataset({"c": (c_dims, _nan(c_shape, c_shape[:-1] and (1,) * (len(c_shape) - 1) + (n_c,)))}),
-        "basis": xr.Dataset({
-            "weights": (("member", "block", "neuron", "dim"),
-                        _nan((m, layout.blocks, layout.width, layout.dim), (1, 1, layout.width, layout.dim))),
-            "biases": (("member", "block", "neuron"), _nan((m, layout.blocks, layout.width), (1, 1, layout.width))),
-            "curvature": (("member", "block", "neuron"), _nan((m, layout.blocks, layout.width), (1, 1, layout.width)),
-                          {"long_name": "a of quadratic neurons σ(w·x + a||x||² + b) (0: ridge neurons)"}),
-        }),
-        "diagnostics": xr.Dataset({
-            "rank": (("member", "block"), _zeros((m, layout.blocks), (1, layout.blocks), "int64")),
-            "singular_values": (("member", "block", "sv"),
-                                _nan((m, layout.blocks, layout.singular_values), (1, 1, layout.singular_values))),
-            "rel_l2": (("member",), _nan((m,), (1,))),
-            "wall_seconds": (("member", "stage"), _nan((m, len(layout.stages)), (1, len(layout.stages)))),
-            "cpu_seconds": (("member", "stage"), _nan((m, len(layout.stages)), (1, len(layout.stages)))),
-        }, coords={"stage": list(layout.stages)}),
-        "progress": xr.Dataset({"done": (("member", "window"), _zeros((m, layout.windows), (1, 1), "int8"))}),
-    }
-    if not layout.sampled_basis:
-        del groups["coefficients"], groups["basis"]
-        groups["diagnostics"] = groups["diagnostics"].drop_vars(["rank", "singular_values"])
-    groups.update(layout.extra)
-    if timed:
-        groups["state"] = xr.Dataset({
-            "y": (("member", "window", "state"), _nan((m, layout.windows, layout.state), (1, 1, layout.state))),
-            # the same state as basis coefficients [a | a_t], independent of the reduced coordinates
-            "c_end": (("member", "window", "state"), _nan((m, layout.windows, layout.state), (1, 1, layout.state))),
-            "fingerprint": (("member", "window"), _zeros((m, layout.windows), (1, 1), "int64")),
-            "rank": (("member", "window"), _zeros((m, layout.windows), (1, 1), "int64")),
-            "block": (("member", "window"), _zeros((m, layout.windows), (1, 1), "int64")),
-            # float64 sums of squared error and reference per window: exact metrics however the
-            # fields are stored, and kept across resumption
-            "error_squared": (("member", "window"), _nan((m, layout.windows), (1, 1))),
-            "reference_squared": (("member", "window"), _nan((m, layout.windows), (1, 1))),
-        })
-    return groups
+def _axis_names(dim: int, names=None) -> list[str]:
+    if names is not None:
+        return list(names)
+    return ["x", "y", "z"][:dim] if dim <= 3 else [f"x{i}" for i in range(dim)]
 
 
-def create_store(path, layout: Layout, attrs: dict, *, overwrite: bool = False) -> None:
-    """Write the template (metadata and coordinates only) of a new store."""
+def point_layout(points: np.ndarray, names=None, *, max_fill: float = 4.0) -> PointLayout:
+    """The store layout of output points ``(P, d)``; ``names`` of the axes (default x, y, z or x0…).
+
+    Gridded when ``d <= 3`` and the points are nodes of the tensor grid of their distinct
+    coordinates with at most ``max_fill`` grid nodes per point.
+    """
+    points = np.asarray(points, dtype=float)
+    n, dim = points.shape
+    names = _axis_names(dim, names)
+    attrs = [{"long_name": f"coordinate {name}", "units": "1"} for name in names]
+    if dim <= 3 and n:
+        axes = [np.unique(points[:, i]) for i in range(dim)]
+        shape = tuple(len(a) for a in axes)
+        if np.prod(shape, dtype=float) <= max_fill * n:
+            positions = [np.searchsorted(a, points[:, i]) for i, a in enumerate(axes)]
+            # store dimensions in reverse order (z, y, x): images draw x across
+            flat = np.ravel_multi_index(tuple(positions[::-1]), shape[::-1])
+            if len(np.unique(flat)) == n:
+                dims = tuple(names[::-1])
+                coords = {name: ((name,), axes[i], {**attrs[i], "axis": name.upper() if name in "xyz" else ""})
+                          for i, name in enumerate(names)}
+                return PointLayout(dims, shape[::-1], coords, flat)
+    coords = {name: (("point",), points[:, i], attrs[i]) for i, name in enumerate(names)}
+    return PointLayout(("point",), (n,), coords, None)
+
+
+def _chunks(var: Variable, sizes: dict, member_dims) -> tuple:
+    return tuple(1 if d in member_dims else min(var.chunks.get(d, sizes[d]), sizes[d]) or 1 for d in var.dims)
+
+
+def field_time_chunk(times: int, values_per_time: int, itemsize: int) -> int:
+    """Output times per chunk of a field: about :data:`CHUNK_BYTES` per chunk."""
+    return int(max(1, min(times, CHUNK_BYTES // max(values_per_time * itemsize, 1))))
+
+
+def _template(spec: StoreSpec, name: str) -> xr.Dataset:
+    variables = {}
+    for key, var in spec.groups[name].items():
+        shape = tuple(spec.sizes[d] for d in var.dims)
+        dtype = np.dtype(var.dtype)
+        fill = np.nan if dtype.kind == "f" else 0
+        variables[key] = (var.dims, da.full(shape, fill, chunks=_chunks(var, spec.sizes, spec.member_dims),
+                                            dtype=dtype), var.attrs)
+    coords = spec.coords if name == "" else spec.group_coords.get(name, {})
+    ds = xr.Dataset(variables, coords={k: (d, v, a) for k, (d, v, a) in coords.items()})
+    return ds
+
+
+def _refuse_foreign(path: Path) -> None:
+    """``--overwrite`` replaces only a store this tool wrote; anything else is left alone."""
+    attrs = {}
+    try:
+        attrs = read_attrs(path)
+    except Exception:  # noqa: BLE001 - not a zarr group at all
+        pass
+    if "layout_version" not in attrs and "workflow" not in attrs:
+        raise StoreExists(f"{str(path)!r} exists and is not a store written by swim-pipeline; it is left as it is: "
+                          "choose another output path")
+
+
+def create_store(path, spec: StoreSpec, *, overwrite: bool = False) -> None:
+    """Write the template (metadata, coordinates and known data) of a new store."""
     path = Path(path)
     if path.exists():
         if not overwrite:
             raise StoreExists(f"the output store {str(path)!r} exists; pass --overwrite to replace it "
                               "or --resume to continue it")
+        _refuse_foreign(path)
         shutil.rmtree(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    groups = _template(layout)
-    groups[""].attrs.update({k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in attrs.items()})
-    groups[""].attrs["layout_version"] = LAYOUT_VERSION
+    attrs = {k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in spec.attrs.items()}
+    attrs["layout_version"] = LAYOUT_VERSION
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for name, ds in groups.items():
-            known = "u_exact" in ds and layout.u_exact is not None
-            lazy = ds.drop_vars(["u_exact"]) if known else ds
-            lazy.to_zarr(path, group=name or None, mode="w-", compute=False, consolidated=False, zarr_format=3)
-            if known:  # known before the run: written now
-                exact = ds[["u_exact"]]
-                exact.drop_vars(list(exact.coords)).to_zarr(path, mode="a", consolidated=False)
-
-
-def basis_variables(layer, width: int) -> dict:
-    """``weights``, ``biases`` and ``curvature`` of a layer, padded with NaN to ``width`` neurons."""
-    def padded(values):
-        out = np.full((width,) + np.shape(values)[1:], np.nan)
-        out[: len(values)] = values
-        return out[None, None]
-
-    curvature = np.zeros(layer.width) if layer.curvature is None else layer.curvature
-    return {"weights": (("member", "block", "neuron", "dim"), padded(layer.weights)),
-            "biases": (("member", "block", "neuron"), padded(layer.biases)),
-            "curvature": (("member", "block", "neuron"), padded(curvature))}
-
-
-def stored_layer(basis: xr.Dataset, m: int, block: int, activation):
-    """The layer of member ``m``, block ``block`` from a store's ``/basis`` group."""
-    from pipeline.nn import DenseLayer
-
-    biases = basis["biases"].values[m, block]
-    keep = np.isfinite(biases)
-    curvature = basis["curvature"].values[m, block][keep] if "curvature" in basis else None
-    return DenseLayer(basis["weights"].values[m, block][keep], biases[keep], activation, curvature)
+        for name in spec.groups:
+            ds = _template(spec, name)
+            if name == "":
+                ds.attrs.update(attrs)
+            ds.to_zarr(path, group=name or None, mode="w-", compute=False, consolidated=False, zarr_format=3)
+            known = {k: v for k, v in spec.groups[name].items() if v.data is not None}
+            if known:
+                data = xr.Dataset({k: (v.dims, np.asarray(v.data, dtype=v.dtype)) for k, v in known.items()})
+                data.to_zarr(path, group=name or None, region={d: slice(None) for d in data.dims},
+                             consolidated=False)
 
 
 def write(path, group: str, variables: dict, region: dict) -> None:
     """Region-write ``{name: (dims, values)}`` into ``group`` (``""``: the root)."""
     ds = xr.Dataset({k: (dims, np.asarray(v)) for k, (dims, v) in variables.items()})
+    region = {d: region.get(d, slice(None)) for d in ds.dims}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds.to_zarr(path, group=group or None, region=region, consolidated=False)
 
 
-def progress(path) -> np.ndarray:
-    """``done`` flags ``(member, window)`` of a store."""
+def open_group(path, group: str = "") -> xr.Dataset:
+    """One group of a store as a lazy dataset (unconsolidated: it may be being written)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return xr.open_zarr(path, group="progress", consolidated=False)["done"].values
+        return xr.open_zarr(path, group=group or None, consolidated=False)
 
 
 def read_attrs(path) -> dict:
@@ -227,99 +209,23 @@ def read_attrs(path) -> dict:
     return dict(zarr.open_group(str(path), mode="r").attrs)
 
 
-def finalize(path, metrics: dict) -> None:
-    """Ensemble mean and spread (computed out of core from the store), metrics, consolidation."""
+def write_attrs(path, attrs: dict, group: str = "") -> None:
+    import zarr
+
+    node = zarr.open_group(str(path), mode="r+")
+    node = node[group] if group else node
+    node.attrs.update({k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in attrs.items()})
+
+
+def consolidate(path) -> None:
     import zarr
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        root = xr.open_zarr(path, consolidated=False)
-        root = root.assign_coords(sweep_point=root["sweep_point"].load())
-        u = root["u"].astype("float64")
-        groups = u.groupby("sweep_point")
-        replicates = int(np.bincount(root["sweep_point"].values).min())
-        stats = xr.Dataset({"u_mean": groups.mean("member").astype(root["u"].dtype),
-                            "u_std": groups.std("member", ddof=1 if replicates > 1 else 0).astype(root["u"].dtype)})
-        stats = stats.rename({"sweep_point": "ensemble"}).drop_vars(list(stats.coords), errors="ignore")
-        stats = stats.drop_vars([c for c in stats.coords])
-        stats.to_zarr(path, region={d: slice(None) for d in stats["u_mean"].dims}, consolidated=False)
-        group = zarr.open_group(str(path), mode="r+")
-        group.attrs["metrics"] = json.dumps(metrics)
         zarr.consolidate_metadata(str(path))
 
 
-@dataclass
-class Result:
-    """A run's store: the xarray tree and re-evaluation of the stored networks."""
-
-    path: Path
-    tree: xr.DataTree
-
-    @property
-    def attrs(self) -> dict:
-        return dict(self.tree.attrs)
-
-    @property
-    def metrics(self) -> dict:
-        return json.loads(self.tree.attrs.get("metrics", "{}"))
-
-    @property
-    def workflow(self) -> str:
-        return self.tree.attrs.get("workflow", "")
-
-    def evaluate(self, points, times=None) -> xr.DataArray:
-        """``u`` of every member at ``points`` ``(n, d)`` (paired with ``times`` ``(n,)``).
-
-        Rebuilt from the stored networks, so any point works.  For time-dependent runs the
-        member's projection is rebuilt from its stored basis and integrated from the stored
-        state at the start of the window holding each requested time (no interpolation).
-        """
-        from pipeline.nn import SampledNetwork
-
-        if self.tree.attrs["kind"] == "lti":
-            raise ValueError("an LTI run has no spatial basis: its outputs are u (member, time, output) in the "
-                             "tree and its network is in /network/<member>")
-        points = np.atleast_2d(np.asarray(points, dtype=float))
-        basis = self.tree["basis"].to_dataset()
-        dim = basis.sizes["dim"]
-        if points.shape[1] != dim:
-            raise ValueError(f"points must have {dim} coordinates, got shape {points.shape}")
-        kind = self.tree.attrs["kind"]
-        members = self.tree["/"].sizes["member"]
-        out = np.empty((members, len(points)))
-        if kind != "evolution":
-            coef = self.tree["coefficients"].to_dataset()["c"].values
-            width = int(np.count_nonzero(np.isfinite(basis["biases"].values[0, 0])))
-            if coef.shape[1] - width - 1 > 0 and np.isfinite(coef[0, width + 1:]).any():
-                raise ValueError("evaluate() cannot rebuild enrichment functions; read u from the tree instead")
-            flow_step = float(self.tree.attrs.get("flow_step", 0.0)) if kind == "hamiltonian" else 0.0
-            for m in range(members):
-                layer = stored_layer(basis, m, 0, self.tree.attrs["activation"])
-                c = coef[m, : layer.width]
-                out[m] = SampledNetwork((layer,))(points) @ c + coef[m, layer.width]
-                if flow_step:  # H̃ = Ĥ + (Δt/2) ∂_qĤ · ∂_pĤ of a flow-map fit
-                    g = layer.gradient(points, c)
-                    n = dim // 2
-                    out[m] += 0.5 * flow_step * np.sum(g[:, :n] * g[:, n:], axis=1)
-            return xr.DataArray(out, dims=("member", "point"))
-        if times is None:
-            raise ValueError("this run is time-dependent: pass times (one per point)")
-        times = np.asarray(times, dtype=float).reshape(-1)
-        if times.shape[0] != points.shape[0]:
-            raise ValueError(f"times must have one entry per point ({points.shape[0]}), got {times.shape[0]}")
-        from pipeline.runner import replay_member
-
-        for m in range(members):
-            out[m] = replay_member(self, m, points, times)
-        return xr.DataArray(out, dims=("member", "point"))
-
-
-def open_result(path) -> Result:
-    """Open a run's store: ``result.tree`` (xarray DataTree), ``result.evaluate(points, times)``."""
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"no result store at {str(path)!r}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tree = xr.open_datatree(path, engine="zarr")
-    return Result(path, tree)
+def progress(path) -> np.ndarray:
+    """``done`` flags of a store, one row per member (flat order) and one column per window."""
+    done = open_group(path, "progress")["done"].values
+    return done.reshape((-1, done.shape[-1]))

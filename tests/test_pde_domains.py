@@ -96,3 +96,35 @@ def test_bad_domain_input():
         Box.cube(2) | Ball.unit(3)
     with pytest.raises(ValueError, match="non-negative integer"):
         Box.cube(2).sample_boundary(-3)
+
+
+def test_set_operations_keep_the_part_names_of_their_operands():
+    holed = Box.cube(2) - Ball(np.array([0.5, 0.5]), 0.2)
+    assert holed.part_names == ("x0-", "x0+", "x1-", "x1+", "hole")
+    b = holed.sample_boundary(2000, seed=0)
+    names = np.array(holed.part_names)[b.parts]
+    np.testing.assert_allclose(np.linalg.norm(b.points[names == "hole"] - 0.5, axis=1), 0.2)
+    assert np.all(b.points[names == "x0-", 0] == 0.0) and np.all(b.points[names == "x1+", 1] == 1.0)
+    # the hole's normals point out of the domain: into the hole
+    hole = names == "hole"
+    assert np.all(np.einsum("ij,ij->i", b.normals[hole], b.points[hole] - 0.5) < 0)
+    # a hole with several parts: hole.<name>, all selected by the group name "hole"
+    boxed = Box.cube(2) - Box([0.4, 0.4], [0.6, 0.6])
+    assert boxed.part_names[4:] == ("hole.x0-", "hole.x0+", "hole.x1-", "hole.x1+")
+    assert boxed.part_indices("hole") == [4, 5, 6, 7] and boxed.part_indices(["x0-", "hole.x1+"]) == [0, 7]
+    b = boxed.sample_boundary(2000, seed=0)
+    on_left_of_hole = b.parts == boxed.part_names.index("hole.x0-")
+    assert on_left_of_hole.any() and np.all(b.points[on_left_of_hole, 0] == 0.4)
+    # names both operands have are qualified a.<name> / b.<name>; the others are kept
+    assert (Box.cube(2) | Box([0.5, 0.5], [1.5, 1.5])).part_names == (
+        "a.x0-", "a.x0+", "a.x1-", "a.x1+", "b.x0-", "b.x0+", "b.x1-", "b.x1+")
+    assert (Box.cube(2, -1, 1) & Ball(np.zeros(2), 1.2)).part_names == ("x0-", "x0+", "x1-", "x1+", "boundary")
+    twice = (Box.cube(2) - Ball(np.array([0.3, 0.3]), 0.1)) - Ball(np.array([0.7, 0.7]), 0.1)
+    assert twice.part_names == ("x0-", "x0+", "x1-", "x1+", "a.hole", "b.hole")
+    assert len(set(twice.sample_boundary(500, seed=0).parts)) == 6
+
+
+def test_an_unknown_part_name_lists_the_parts():
+    holed = Box.cube(2) - Ball(np.array([0.5, 0.5]), 0.2)
+    with pytest.raises(ValueError, match=r"unknown boundary part 'x5-'; this domain's parts: x0-, x0\+, x1-, x1\+, hole"):
+        holed.part_indices("x5-")

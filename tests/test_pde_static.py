@@ -159,3 +159,61 @@ def test_quadratic_basis_settings_are_checked():
         solve_static(problem, curvature_scale=-1.0)
     with pytest.raises(ValueError, match="not 'aswim'"):
         solve_static(problem, sampler="aswim", curvature_scale=0.0)
+
+
+# ---------------------------------------------------------------- boundary parts without a condition
+def _holed_problem(conditions, **kw):
+    from pipeline.pde import Ball
+
+    domain = Box.cube(2) - Ball(np.array([0.5, 0.5]), 0.2)
+    return StaticProblem("holed", domain, laplacian(2), lambda x: np.zeros(len(x)), conditions, **kw)
+
+
+def test_a_boundary_part_without_a_condition_is_an_error():
+    from pipeline.pde import Neumann
+
+    # before: Dirichlet on two sides only left the rest silently free (rel. error ~1)
+    with pytest.raises(ValueError, match=r"problem 'holed': no boundary condition on the boundary parts "
+                                         r"'x1-', 'x1\+', 'hole'.*free_boundary=\('x1-', 'x1\+', 'hole'\)"):
+        _holed_problem((Dirichlet(0.0, on=("x0-", "x0+")),))
+    # a predicate covers the points it selects; a part it covers in part shows the share left
+    with pytest.raises(ValueError, match=r"'x1-' \(4\d% of its points\), 'x1\+' \(4\d% of its points\)"):
+        _holed_problem((Dirichlet(0.0, on=("x0-", "x0+", "hole")), Neumann(0.0, on=lambda x: x[:, 0] < 0.5)))
+    # covered by names, groups and predicates together: fine
+    _holed_problem((Dirichlet(0.0, on=("x0-", "x0+", "x1-")), Neumann(0.0, on=lambda x: x[:, 1] > 0.99),
+                    Dirichlet(1.0, on="hole")))
+    # whole-boundary conditions cover everything; a problem without conditions is exempt
+    _holed_problem((Dirichlet(0.0),))
+    _holed_problem(())
+
+
+def test_free_boundary_leaves_a_part_free_on_purpose():
+    from pipeline.pde import derivative
+
+    # u' = cos x on [0, 1] from u(0) = 0: an inflow condition, the outflow end is free
+    def build(**kw):
+        return StaticProblem("ode", Box.cube(1), derivative((1,)), lambda x: np.cos(x[:, 0]),
+                             (Dirichlet(0.0, on="x0-"),), exact=lambda x: np.sin(x[:, 0]),
+                             defaults={"width": 100, "n_interior": 400, "n_boundary": 2, "points": "grid"}, **kw)
+
+    with pytest.raises(ValueError, match=r"boundary part 'x0\+'.*free_boundary=\('x0\+',\)"):
+        build()
+    problem = build(free_boundary="x0+")
+    assert problem.free_boundary == ("x0+",)
+    assert solve_static(problem).error() < 1e-8
+    with pytest.raises(ValueError, match=r"free_boundary: unknown boundary part 'x9'"):
+        build(free_boundary=("x0+", "x9"))
+    with pytest.raises(ValueError, match=r"free_boundary lists parts that a condition constrains: 'x0-' \(by 'dirichlet'\)"):
+        build(free_boundary=("x0-", "x0+"))
+
+
+def test_every_registry_problem_covers_its_boundary():
+    from pipeline.pde import PROBLEMS
+    from pipeline.pde.conditions import uncovered_parts
+
+    small = {"poisson_sum_sin": {"dim": 3}, "poisson_gaussian": {"dim": 3}, "heat_gaussian": {"dim": 3}}
+    for name, spec in PROBLEMS.items():
+        problem = get_problem(name, **small.get(name, {}))  # constructing runs the check
+        assert uncovered_parts(problem.domain, problem.conditions) == {}, name
+        if spec.kind == "evolution":
+            problem.spatial(0.0)  # the static problem of the spatial part is checked too

@@ -41,7 +41,9 @@ def test_hamiltonian_workflow_stores_h_the_basis_and_rollouts(tmp_path):
     tree = xr.open_datatree(store, engine="zarr")
     assert {"coefficients", "basis", "diagnostics", "rollout", "progress"} <= set(tree.children)
     root = tree["/"].to_dataset()
-    assert root["u"].shape == (2, 5000) and root["x"].shape == (5000, 2)
+    assert root["u"].dims == ("member", "point") and root["u"].shape == (2, 5000)
+    states = np.column_stack([root["q"].values, root["p"].values])  # the test states are coordinates
+    assert states.shape == (5000, 2)
     # the stored network is re-evaluated anywhere, against the exact pendulum Hamiltonian
     system = get_system("pendulum")
     points = np.random.default_rng(7).uniform([-2 * np.pi, -1], [2 * np.pi, 1], size=(300, 2))
@@ -55,7 +57,7 @@ def test_hamiltonian_workflow_stores_h_the_basis_and_rollouts(tmp_path):
     drift, drift_exact = rollout["energy_drift"].values, rollout["energy_drift_exact"].values
     assert np.all(drift < 1.05 * drift_exact + 1e-8)
     energy = rollout["energy"].values[0]
-    np.testing.assert_allclose(energy[0], system.hamiltonian(root["x"].values[:4]), rtol=1e-12)
+    np.testing.assert_allclose(energy[0], system.hamiltonian(states[:4]), rtol=1e-12)
 
 
 def test_hamiltonian_flow_map_workflow_evaluates_the_corrected_hamiltonian(tmp_path):
@@ -70,7 +72,8 @@ def test_hamiltonian_flow_map_workflow_evaluates_the_corrected_hamiltonian(tmp_p
     assert result.metrics["rel_l2"] < 1e-4  # the corrected fit is O(Δt²) (uncorrected: O(Δt))
     root = result.tree["/"].to_dataset()
     # evaluate() rebuilds H̃ = Ĥ + (Δt/2) ∂_qĤ·∂_pĤ: equal to what the run stored
-    np.testing.assert_allclose(result.evaluate(root["x"].values).values, root["u"].values, rtol=1e-12, atol=1e-12)
+    states = np.column_stack([root["q"].values, root["p"].values])
+    np.testing.assert_allclose(result.evaluate(states).values, root["u"].values, rtol=1e-12, atol=1e-12)
 
 
 def _stored_network_outputs(network: xr.Dataset, t):
@@ -93,8 +96,9 @@ def test_lti_workflow_against_lsim_and_the_stored_network(tmp_path):
     assert per_member[2]["rel_l2"] < per_member[0]["error_estimate"] + per_member[2]["error_estimate"]
     tree = xr.open_datatree(store, engine="zarr")
     root = tree["/"].to_dataset()
-    assert root["u"].dims == ("member", "time", "output") and root["u"].shape == (3, 1001, 2)
-    np.testing.assert_array_equal(root["sweep:lti.modes"].values[1:], [100, 20])
+    # the swept lti.modes is a dimension of its own (null: all modes, stored as NaN)
+    assert root["u"].dims == ("modes", "member", "time", "output") and root["u"].shape == (3, 1, 1001, 2)
+    np.testing.assert_array_equal(root["modes"].values[1:], [100, 20])
     full = tree["network/0"].to_dataset()
     assert full.attrs["method"] == "modal" and full.sizes["neuron"] == 900
     assert np.all(full["neuron_order"].values == 1) and np.all(full["a_value"].values < 0)
@@ -102,7 +106,7 @@ def test_lti_workflow_against_lsim_and_the_stored_network(tmp_path):
     for m in (0, 1):
         network = tree[f"network/{m}"].to_dataset()
         y = _stored_network_outputs(network, t)
-        np.testing.assert_allclose(root["u"].values[m], y, atol=1e-10 * np.abs(y).max())
+        np.testing.assert_allclose(root["u"].values[m, 0], y, atol=1e-10 * np.abs(y).max())
     with pytest.raises(ValueError, match="no spatial basis"):
         result.evaluate(np.zeros((1, 2)))
     # resuming a finished run recomputes nothing and keeps the results

@@ -65,9 +65,14 @@ def test_store_contents_and_re_evaluation(tmp_path):
                  "--set", "ensemble.members=2", "--quiet"]) == 0
     result = open_result(store)
     root = result.tree["/"].to_dataset()
-    assert root["u"].dims == ("member", "time", "point") and root.sizes["member"] == 4
-    assert root["u_mean"].dims == ("ensemble", "time", "point") and root.sizes["ensemble"] == 2
-    assert list(root["sweep:problem.params.beta"].values) == [40.0, 40.0, 1000.0, 1000.0]
+    # the sweep is a dimension of its own; member counts replicates only
+    assert root["u"].dims == ("beta", "member", "time", "x") and root.sizes["member"] == 2
+    assert root["u_mean"].dims == ("beta", "time", "x") and root.sizes["beta"] == 2
+    assert list(root["beta"].values) == [40.0, 1000.0]
+    assert root["u_exact"].dims == ("beta", "time", "x")
+    np.testing.assert_allclose(root["u_mean"].sel(beta=1000.0).values,
+                               root["u"].sel(beta=1000.0).astype(float).mean("member").values, rtol=1e-6)
+    assert root.attrs["Conventions"].startswith("CF-") and root["time"].attrs["units"] == "1"
     metrics = result.metrics
     assert len(metrics["per_member"]) == 4 and "wall_seconds" in metrics["per_member"][0]
     assert "spread_error_correlation" in metrics
@@ -75,9 +80,10 @@ def test_store_contents_and_re_evaluation(tmp_path):
     rng = np.random.default_rng(0)
     points, times = rng.uniform(0, 2 * np.pi, size=(7, 1)), rng.uniform(0, 1, size=7)
     values = result.evaluate(points, times)
-    assert values.dims == ("member", "point") and values.shape == (4, 7)
-    for m, beta in enumerate([40.0, 40.0, 1000.0, 1000.0]):
-        np.testing.assert_allclose(values.values[m], np.sin(points[:, 0] - beta * times), atol=1e-6)
+    assert values.dims == ("beta", "member", "point") and values.shape == (2, 2, 7)
+    for beta in (40.0, 1000.0):
+        for m in range(2):
+            np.testing.assert_allclose(values.sel(beta=beta).values[m], np.sin(points[:, 0] - beta * times), atol=1e-6)
 
 
 def test_static_store_evaluation(tmp_path):
@@ -86,6 +92,7 @@ def test_static_store_evaluation(tmp_path):
                  "--set", "basis.width=300", "--quiet"]) == 0
     x = np.random.default_rng(1).uniform(size=(20, 2))
     values = open_result(store).evaluate(x)
+    assert values.dims == ("member", "point")
     np.testing.assert_allclose(values.values[0], np.sin(np.pi * x[:, 0]) * np.sin(np.pi * x[:, 1]), atol=1e-6)
 
 

@@ -33,13 +33,14 @@ import dask.array as da
 import numpy as np
 
 from pipeline.cluster import compute
-from pipeline.linalg import LeastSquaresFactor, check_regularisation, lstsq, tsqr_factor
+from pipeline.linalg import LeastSquaresFactor, check_regularisation, default_chunk_rows, lstsq, tsqr_factor
 from pipeline.nn import ELMSampler, SWIMSampler, child_seed, get_activation, get_sampler, root_seed, sample_network
 from pipeline.nn.network import SampledNetwork
 from pipeline.pde.conditions import BoundaryCondition
 from pipeline.pde.domains import METHODS as POINT_METHODS
 from pipeline.pde.domains import Domain
-from pipeline.pde.integrators import EXPLICIT_METHODS, METHODS, integrate
+from pipeline.pde.dense import DenseTrajectory, fit_dense
+from pipeline.pde.integrators import EXPLICIT_METHODS, METHODS, ExactFlow, integrate
 from pipeline.pde.operators import LinearOperator, derivative, identity
 from pipeline.pde.static import RowGroup, _group_rows, operator_rows
 
@@ -280,7 +281,11 @@ def build_projection(problem: EvolutionProblem, network: SampledNetwork, x_int: 
         forcing_rows = _forcing_rows(problem, x_int, weighted, settings["relaxation"], t0, w_int)[:, None]
     design = np.hstack([mass, stiff, forcing_rows])
     m = mass.shape[1]
-    (r,) = compute(tsqr_factor(da.from_array(design, chunks=(max(len(design), 1), -1)), name="the collocation rows"))
+    # Row blocks of `chunk_rows` (default: as for static solves, which keeps designs of up to
+    # ~4 × columns rows in one block); each block is reduced to a triangle and the triangles merged.
+    chunk = settings.get("chunk_rows") or default_chunk_rows(design.shape[1], len(design))
+    (r,) = compute(tsqr_factor(da.from_array(design, chunks=(max(min(chunk, len(design)), 1), -1)),
+                               name="the collocation rows"))
     factor = LeastSquaresFactor(r, n_columns=m, n_rows=len(design))
     u, s, vt = factor.svd
     keep = factor.filter_factors(settings["rcond"]) > 0
@@ -340,7 +345,12 @@ def _forcing_rows(problem, x_int, weighted, relax, t, w_int, dt=1e-6):
 # ----------------------------------------------------------------------------- integration
 @dataclass
 class Window:
-    """One integration window: coefficient states (and fields) at its output times."""
+    """One integration window: coefficient states (and fields) at its output times.
+
+    ``dense(t)`` gives the basis coefficients ``[c | c0]`` of ``u`` at any ``t`` in ``[t0, t1]``
+    (``u(x, t) = [Φ(x) | 1] dense(t)`` with the network of ``dense.block``), interpolated within
+    the integrator's ``rtol`` (see :mod:`pipeline.pde.dense`).
+    """
 
     block: int
     t0: float
@@ -350,6 +360,7 @@ class Window:
     coefficients: np.ndarray  # (n_times, width + 1): [c | c0]
     fields: np.ndarray | None  # (n_times, n_points) on the output points, if given
     stats: dict
+    dense: DenseTrajectory | None = None  # starts/ends (pieces,), values (pieces, NODES, width + 1)
 
 
 @dataclass
@@ -399,6 +410,7 @@ GLOBAL_DEFAULTS = {
     "windows": 1,
     "pool_size": 2000,
     "seed": 0,
+    "chunk_rows": None,
 }
 
 
@@ -418,6 +430,9 @@ def _settings(problem: EvolutionProblem, overrides: dict) -> dict:
                          f"got {s['adaptive_points']!r}")
     if s["boundary"] not in ("penalty", "compliant"):
         raise ValueError(f"boundary must be 'penalty' or 'compliant', got {s['boundary']!r}")
+    v = s["chunk_rows"]
+    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1):
+        raise ValueError(f"chunk_rows must be a positive integer or None (automatic), got {v!r}")
     check_regularisation(s["rcond"], None)
     if s["rcond"] is None:
         raise ValueError("rcond must be set for time-dependent problems")
@@ -442,7 +457,12 @@ class Evolution:
     ``Evolution(problem, **settings).run(times, points)`` integrates over the problem's span and
     returns an :class:`EvolutionResult`; :meth:`window` is the seam for stores and resumption:
     a window depends only on ``(block, state, t0, t1)``.
+
+    ``dense_output`` (default True) fits every window's :attr:`Window.dense`; set it to False
+    to skip that work (the states and fields do not change).
     """
+
+    dense_output: bool = True
 
     def __init__(self, problem: EvolutionProblem, **overrides):
         self.problem = problem
@@ -462,6 +482,7 @@ class Evolution:
         self.block_edges = np.linspace(t0, t1, s["blocks"] + 1)
         self.projections: dict[int, Projection] = {}
         self.timings: dict[str, float] = {}
+        self._flows: dict[int, ExactFlow] = {}  # per block: eigendecomposition and exponentials
 
     # -- basis and projection per block -----------------------------------------------
     def _collocation(self, block, gradient=None):
@@ -591,15 +612,32 @@ class Evolution:
         times = np.unique(np.concatenate([[t0], np.asarray(times if times is not None else [], float), [t1]]))
         times = times[(times >= t0) & (times <= t1)]
         linear = (proj.a, proj.b) if (self.problem.linear and self.problem.autonomous) else None
+        # The dense fit is held to the integrator's relative tolerance (also for 'exact', whose
+        # states carry no time-discretisation error): rtol · max(1, max |y|) in the reduced
+        # coordinates, where the field error is the coordinate error (orthonormal rows).
+        tol = max(float(s["rtol"]), float(s["atol"])) if self.dense_output else None
+        flow = None
+        if tol is not None and s["method"] == "exact":
+            flow = self._flows.get(block)
+            if flow is None or flow.a is not proj.a:
+                flow = self._flows[block] = ExactFlow(proj.a, proj.b, self.problem.time_order)
         start = time.perf_counter()
         traj = integrate(self.rhs(proj), state, times, method=s["method"], linear=linear,
                          jacobian=proj.a if self.problem.linear else None,
-                         order=self.problem.time_order, rtol=s["rtol"], atol=s["atol"])
+                         order=self.problem.time_order, rtol=s["rtol"], atol=s["atol"], dense=tol, flow=flow)
         k = proj.rank
         coefs = traj.states[:, :k] @ proj.coefficient_map.T
         fields = None if points is None else traj.states[:, :k] @ proj.evaluator(points).T
         stats = {**traj.stats, "seconds": time.perf_counter() - start}
-        return Window(block, t0, t1, traj.times, traj.states, coefs, fields, stats)
+        dense = None
+        if traj.sample is not None:
+            # sampled in the reduced coordinates y (u part), stored as basis coefficients
+            # (not below the trajectory's noise floor, see ExactFlow.sampler)
+            tol = max(tol, 2.0 * traj.floor)
+            dense = fit_dense(traj.sample, t0, t1, tol, pieces=traj.pieces, output=proj.coefficient_map, block=block)
+            stats.update(dense_pieces=dense.pieces, dense_error=dense.error, dense_tol=tol,
+                         dense_seconds=time.perf_counter() - start - stats["seconds"])
+        return Window(block, t0, t1, traj.times, traj.states, coefs, fields, stats, dense)
 
     def window_edges(self) -> np.ndarray:
         """Edges of the integration windows (the windows and the block edges merged)."""
@@ -651,7 +689,8 @@ class Evolution:
         ``boundary`` (``penalty`` / ``compliant``), ``method`` (``exact`` or a ``solve_ivp``
         method), ``rtol``, ``atol``, ``blocks`` (time blocks re-sampling the basis),
         ``adaptive_points`` (share of collocation points re-drawn by |∇u| at each block),
-        ``windows``, ``pool_size``, ``seed``.
+        ``windows``, ``pool_size``, ``seed``, ``chunk_rows`` (rows per TSQR block of the projection;
+        default automatic).
         """
         problem = self.problem
         grid_points, grid_times = problem.evaluation_grid()

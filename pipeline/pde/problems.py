@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from pipeline.nn.seeding import child_seed
-from pipeline.pde.conditions import BoundaryCondition, Condition, Dirichlet, Periodic
+from pipeline.pde.conditions import BoundaryCondition, Condition, Dirichlet, Periodic, check_boundary_coverage
 from pipeline.pde.domains import Ball, Box, Domain, LShape
 from pipeline.pde.operators import LinearOperator, biharmonic, derivative, helmholtz, laplacian
 from pipeline.pde.static import RowGroup
@@ -40,6 +40,9 @@ class StaticProblem:
             10 000 seeded random points above).
         enrichments: known singular functions added to the basis
             (:mod:`pipeline.pde.enrichment`).
+        free_boundary: boundary part names deliberately left without a condition (an outflow
+            boundary, say). Every other part needs a condition once the problem has one; a
+            part left uncovered is an error (:func:`~pipeline.pde.conditions.check_boundary_coverage`).
     """
 
     name: str
@@ -54,12 +57,17 @@ class StaticProblem:
     defaults: dict = field(default_factory=dict)
     evaluation: Callable | None = None
     enrichments: tuple = ()
+    free_boundary: tuple = ()
 
     def __post_init__(self):
         self.operator.check_dim(self.domain.dim)
+        object.__setattr__(self, "conditions", tuple(self.conditions))
+        free = (self.free_boundary,) if isinstance(self.free_boundary, str) else tuple(self.free_boundary or ())
+        object.__setattr__(self, "free_boundary", free)
         for c in self.conditions:
             for op in c.operators(self.domain.dim):
                 op.check_dim(self.domain.dim, f"the domain of problem {self.name!r}")
+        check_boundary_coverage(self.domain, self.conditions, self.free_boundary, problem=self.name)
 
     @property
     def truth(self) -> Callable | None:

@@ -1,0 +1,55 @@
+"""The workflow kinds: which config section selects which kind, and kinds by stored name.
+
+Adding a kind is one module with a :class:`~pipeline.workflows.base.WorkflowKind` subclass and
+one line here (docs/design.md, "Adding a workflow kind").
+"""
+
+from __future__ import annotations
+
+from pipeline.config import ConfigError
+from pipeline.workflows.base import WorkflowKind
+from pipeline.workflows.evolution import EvolutionKind
+from pipeline.workflows.hamiltonian import HamiltonianKind
+from pipeline.workflows.lti import LTIKind
+from pipeline.workflows.pde import ProblemCache, StaticKind, build_problem, is_evolution
+from pipeline.workflows.supervised import SupervisedKind
+
+__all__ = ["get_kind", "kind_for", "kinds"]
+
+#: every kind, by the name stored in a run's ``kind`` attribute
+KINDS: dict[str, WorkflowKind] = {k.name: k for k in (StaticKind(), EvolutionKind(), SupervisedKind(),
+                                                      HamiltonianKind(), LTIKind())}
+
+def select_pde(cfg: dict, cache: ProblemCache | None = None) -> WorkflowKind:
+    """A ``problem`` workflow is static or time-dependent by the problem it builds."""
+    problem = (cache or build_problem)(cfg["problem"])
+    return KINDS["evolution"] if is_evolution(problem) else KINDS["static"]
+
+
+#: the section a workflow names -> how its kind is chosen (PDEs: by the problem they build)
+SECTIONS = {
+    "problem": select_pde,
+    "data": lambda cfg: KINDS["supervised"],
+    "hamiltonian": lambda cfg: KINDS["hamiltonian"],
+    "lti": lambda cfg: KINDS["lti"],
+}
+
+
+def kinds() -> list[WorkflowKind]:
+    return list(KINDS.values())
+
+
+def kind_for(cfg: dict) -> WorkflowKind:
+    """The kind of a validated workflow (exactly one task section is set)."""
+    for section, choose in SECTIONS.items():
+        if cfg.get(section) is not None:
+            return choose(cfg)
+    raise ConfigError(f"a workflow needs one of the sections {', '.join(SECTIONS)}")
+
+
+def get_kind(name: str) -> WorkflowKind:
+    """The kind of a stored run."""
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ValueError(f"unknown workflow kind {name!r} in the store; known: {', '.join(KINDS)}") from None

@@ -1,0 +1,120 @@
+"""Opening a run's store: the xarray tree, its metrics, and the stored networks re-evaluated.
+
+``open_result(path).tree`` is the plain :class:`xarray.DataTree` of the store (what
+``xr.open_datatree(path, engine="zarr")`` gives); :meth:`Result.evaluate` asks the run's
+workflow kind to evaluate every member's stored network at new points (and times).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from pipeline.store import LAYOUT_VERSION
+from pipeline.workflows.registry import get_kind
+
+__all__ = ["Result", "open_result"]
+
+
+@dataclass
+class Result:
+    """A run's store: the xarray tree and re-evaluation of the stored networks."""
+
+    path: Path
+    tree: xr.DataTree
+
+    @property
+    def attrs(self) -> dict:
+        return dict(self.tree.attrs)
+
+    @property
+    def dataset(self) -> xr.Dataset:
+        """The root group: fields, references, ensemble statistics, coordinates."""
+        return self.tree["/"].to_dataset()
+
+    @property
+    def metrics(self) -> dict:
+        return json.loads(self.tree.attrs.get("metrics", "{}"))
+
+    @property
+    def workflow(self) -> str:
+        return self.tree.attrs.get("workflow", "")
+
+    @property
+    def member_dims(self) -> tuple:
+        """The sweep dimensions and ``member`` (replicates): every member-indexed variable starts with them."""
+        return tuple(json.loads(self.tree.attrs.get("member_dims", '["member"]')))
+
+    @property
+    def members(self) -> int:
+        return int(np.prod([self.tree["/"].sizes[d] for d in self.member_dims]))
+
+    def position(self, m: int) -> dict:
+        """Flat member index -> its index along every member dimension."""
+        sizes = [self.tree["/"].sizes[d] for d in self.member_dims]
+        return dict(zip(self.member_dims, np.unravel_index(m, sizes)))
+
+    def member_dataset(self, group: str, m: int) -> xr.Dataset:
+        """Member ``m`` (flat index) of a group, lazily."""
+        return self.tree[group].to_dataset().isel({d: int(i) for d, i in self.position(m).items()})
+
+    def member_values(self, group: str, m: int) -> dict:
+        return {k: v.values for k, v in self.member_dataset(group, m).data_vars.items()}
+
+    def plot(self, output=None) -> Path:
+        """Write a PNG summarising the run (the kind's figure; needs matplotlib); returns its path."""
+        from pipeline.workflows.plots import pyplot
+
+        self.check_layout()
+        plt = pyplot()
+        fig = get_kind(self.tree.attrs["kind"]).plot(self, plt)
+        fig.tight_layout()
+        out = Path(output) if output else Path(str(self.path).rstrip("/") + ".png")
+        fig.savefig(out, dpi=110)
+        plt.close(fig)
+        return out
+
+    def check_layout(self) -> None:
+        version = int(self.tree.attrs.get("layout_version", 1))
+        if version != LAYOUT_VERSION:
+            raise ValueError(
+                f"the store {str(self.path)!r} has layout version {version} (written by swim-pipeline "
+                f"{self.tree.attrs.get('version', '0.1')}); this version reads layout {LAYOUT_VERSION}. Its arrays "
+                "still open with xarray (result.tree), but evaluate() and plots need a re-run: pipeline run "
+                "WORKFLOW --overwrite")
+
+    def evaluate(self, points, times=None) -> xr.DataArray:
+        """Every member's ``u`` at ``points`` ``(n, d)`` (paired with ``times`` ``(n,)`` for
+        time-dependent runs), as ``(sweep dims…, member, point)``.
+
+        The stored networks are evaluated directly; time-dependent runs interpolate the stored
+        dense coefficient trajectory (no integration).
+        """
+        self.check_layout()
+        kind = get_kind(self.tree.attrs["kind"])
+        points = np.atleast_2d(np.asarray(points, dtype=float))
+        dim = int(self.tree.attrs.get("dim", points.shape[1]))
+        if points.shape[1] != dim:
+            raise ValueError(f"points must have {dim} coordinates, got shape {points.shape}")
+        values = kind.evaluate(self, points, times)
+        root = self.tree["/"]
+        sizes = [root.sizes[d] for d in self.member_dims]
+        coords = {name: root[name] for name in root.coords if set(root[name].dims) <= set(self.member_dims)}
+        return xr.DataArray(values.reshape(sizes + [len(points)]), dims=self.member_dims + ("point",),
+                            coords=coords)
+
+
+def open_result(path) -> Result:
+    """Open a run's store: ``result.tree`` (xarray DataTree), ``result.evaluate(points, times)``."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"no result store at {str(path)!r}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tree = xr.open_datatree(path, engine="zarr")
+    return Result(path, tree)

@@ -1,0 +1,135 @@
+"""Running a workflow: members as independent Dask tasks writing one zarr store.
+
+Generic over the workflow kinds (:mod:`pipeline.workflows.registry`): the kind plans the run
+(typed settings per member, the store's variables); this module checks that every key set
+takes effect, creates or resumes the store, runs one task per member on the chosen
+scheduler, shows progress, and computes the metrics (docs/design.md, "Data flow of a
+workflow").  Only small metrics travel back to the client.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+from pipeline._version import __version__
+from pipeline.cluster import connect, inline, single_blas_thread
+from pipeline.config import ConfigError
+from pipeline.ensemble import expand_members
+from pipeline.store import StoreExists, create_store, read_attrs
+from pipeline.workflows.base import MemberTask, Plan, WorkflowKind, check_keys
+from pipeline.workflows.metrics import add_ensemble_variables, finalize, run_metrics
+from pipeline.workflows.progress import Progress
+from pipeline.workflows.registry import get_kind, kind_for, kinds
+
+__all__ = ["prepare", "run_member", "run_workflow"]
+
+
+def run_member(task: MemberTask) -> dict:
+    """One member, start to end (or from its first window not yet done); returns its metrics."""
+    with inline():
+        return get_kind(task.kind).run(task)
+
+
+def workflow_hash(cfg: dict) -> str:
+    """What decides the results: everything but where they are computed (``compute``), so a
+    run may be resumed on another cluster."""
+    decisive = {k: v for k, v in cfg.items() if k != "compute"}
+    return hashlib.sha256(json.dumps(decisive, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def prepare(cfg: dict, raw: dict, *, output: str | None, quiet: bool = True) -> tuple[WorkflowKind, Plan]:
+    """The kind and plan of a validated workflow, every input checked before any work."""
+    path = output or cfg["output"]["path"]
+    if not path:
+        raise ConfigError("output.path is not set: give it in the workflow or with --output")
+    kind = kind_for(cfg)
+    check_keys(raw, kind, kinds())
+    members, grid = expand_members(cfg, raw)
+    plan = kind.plan(cfg, members, grid, str(path), quiet)
+    add_ensemble_variables(plan.spec)
+    if "settings" not in plan.info and dataclasses.is_dataclass(plan.tasks[0].settings):
+        plan.info["settings"] = json.dumps(dataclasses.asdict(plan.tasks[0].settings), default=str)
+    plan.spec.attrs.update({
+        "workflow": yaml.safe_dump(cfg, sort_keys=False), "workflow_hash": workflow_hash(cfg), "version": __version__,
+        "kind": kind.name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seed": cfg["basis"]["seed"],
+        "members": len(members), "member_dims": list(grid.dims), "Conventions": "CF-1.10",
+        "title": f"{plan.info.get('problem', kind.name)} ({kind.label})",
+        "source": f"swim-pipeline {__version__}", **plan.info})
+    return kind, plan
+
+
+def _open_store(path: str, plan: Plan, *, overwrite: bool, resume: bool) -> None:
+    if resume:
+        if not Path(path).exists():
+            raise ConfigError(f"--resume: there is no store at {path!r} to resume")
+        attrs = read_attrs(path)
+        if attrs.get("workflow_hash") != plan.spec.attrs["workflow_hash"]:
+            raise ConfigError(f"--resume: the store at {path!r} was written by another workflow "
+                              "(its settings differ); use a new --output or --overwrite")
+        return
+    try:
+        create_store(path, plan.spec, overwrite=overwrite)
+    except StoreExists as err:
+        raise ConfigError(str(err)) from None
+
+
+def _compute(client, tasks, progress: Progress) -> list:
+    """Run the member tasks, polling the store for progress until they finish."""
+    import dask
+
+    graph = [dask.delayed(run_member, pure=False)(t) for t in tasks]
+    if client is not None:
+        futures = client.compute(graph)
+        while not all(f.done() for f in futures):
+            time.sleep(0.5)
+            progress.poll()
+        return client.gather(futures)
+    box: dict = {}
+
+    def work():
+        try:  # one BLAS thread: the members are the parallelism (docs/design.md, "Pitfalls")
+            with single_blas_thread():
+                box["results"] = list(dask.compute(*graph))
+        except BaseException as err:  # noqa: BLE001 - re-raised in the calling thread
+            box["error"] = err
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.5)
+        progress.poll()
+    if "error" in box:
+        raise box["error"]
+    return box["results"]
+
+
+def run_workflow(cfg: dict, raw: dict, *, output=None, overwrite=False, resume=False, scheduler=None, workers=None,
+                 quiet=False, log=print) -> dict:
+    """Run a workflow into its store; returns the metrics (also stored in the root attributes)."""
+    if overwrite and resume:
+        raise ConfigError("--overwrite and --resume exclude each other")
+    kind, plan = prepare(cfg, raw, output=output, quiet=quiet)
+    path = plan.tasks[0].path
+    _open_store(path, plan, overwrite=overwrite, resume=resume)
+    log(f"{len(plan.tasks)} member(s) of {plan.info.get('problem', '')} ({kind.label}) -> {path}")
+    start = time.perf_counter(), time.process_time()
+    with connect(cfg["compute"], scheduler=scheduler, workers=workers) as client:
+        link = getattr(client, "dashboard_link", None) if client is not None else None
+        if link and cfg["compute"]["dashboard"]:
+            log(f"dashboard: {link}")
+        progress = Progress(path, plan.tasks, quiet=quiet)
+        try:
+            results = _compute(client, plan.tasks, progress)
+        finally:
+            progress.close()
+    seconds = time.perf_counter() - start[0], time.process_time() - start[1]
+    metrics = {"kind": kind.name, **run_metrics(path, plan.tasks[0].grid.dims, results, kind.summary(results), seconds)}
+    finalize(path, metrics)
+    return metrics

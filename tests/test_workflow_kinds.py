@@ -1,0 +1,228 @@
+"""The workflow layer's structure and contracts: no import cycles, one kind per module, every key
+takes effect or is refused, progress on a terminal, analysis-ready stores, dense evaluation."""
+
+import ast
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+
+from pipeline import open_result
+from pipeline.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / "workflows"
+PACKAGE = ROOT / "pipeline"
+
+
+def _imports():
+    """``module -> modules of pipeline it imports`` (function-level imports included)."""
+    modules = {}
+    for file in PACKAGE.rglob("*.py"):
+        name = ".".join(file.relative_to(ROOT).with_suffix("").parts)
+        modules[name.removesuffix(".__init__")] = file
+    graph = {}
+    for name, file in modules.items():
+        package = name if file.name == "__init__.py" else name.rpartition(".")[0]
+        targets = set()
+        for node in ast.walk(ast.parse(file.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join(parts + ([base] if base else []))
+                for alias in node.names:
+                    full = f"{base}.{alias.name}"
+                    targets.add(full if full in modules else base)
+            elif isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def test_no_import_cycles_in_the_package():
+    graph = _imports()
+    state, cycles = {}, []
+
+    def visit(node, stack):
+        state[node] = "open"
+        for target in sorted(graph[node]):
+            if state.get(target) == "open":
+                cycles.append(" -> ".join(stack[stack.index(target):] + [target]))
+            elif target not in state:
+                visit(target, stack + [target])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_modules_stay_small_and_the_store_knows_no_kinds():
+    sizes = {f: len(f.read_text().splitlines()) for f in PACKAGE.rglob("*.py")}
+    too_long = {str(f.relative_to(ROOT)): n for f, n in sizes.items() if n > 480}
+    assert not too_long, too_long
+    assert sizes[PACKAGE / "workflows" / "runner.py"] < 250
+    store = (PACKAGE / "store.py").read_text()
+    for kind in ("hamiltonian", "lti", "supervised", "evolution", "static"):
+        assert f'"{kind}"' not in store
+
+
+@pytest.mark.parametrize("workflow, override, message", [
+    ("poisson_2d", "time.windows=3", "time.windows does not apply to static PDE workflows; it applies to: "
+                                      "time-dependent PDE"),
+    ("poisson_2d", "solver.relaxation=10", "solver.relaxation does not apply to static PDE workflows"),
+    ("advection", "solver.ridge=1e-6", "solver.ridge does not apply to time-dependent PDE workflows; it applies to: "
+                                       "static PDE"),
+    ("burgers", "compute.device=gpu", "time-dependent PDE workflows run on the CPU only"),
+    ("regression_ensemble", "collocation.n_interior=100", "collocation.n_interior does not apply to supervised"),
+    ("regression_ensemble", "compute.device=gpu", "supervised workflows run on the CPU only"),
+    ("hamiltonian_pendulum", "solver.kappa=2", "solver.kappa does not apply to Hamiltonian workflows"),
+    ("hamiltonian_pendulum", "time.method=BDF", "time.method does not apply to Hamiltonian workflows"),
+    ("lti_diffusion", "basis.width=10", "basis.width does not apply to LTI workflows"),
+    ("lti_diffusion", "compute.chunk_rows=100", "compute.chunk_rows does not apply to LTI workflows"),
+    ("quickstart", "ensemble.sweep={solver.ridge: [1e-6, 1e-8]}", "solver.ridge does not apply to time-dependent"),
+])
+def test_a_misplaced_key_is_one_clear_error_before_any_store(workflow, override, message, tmp_path, capsys):
+    store = tmp_path / "s.zarr"
+    assert main(["run", str(WORKFLOWS / f"{workflow}.yaml"), "--output", str(store), "--set", override,
+                 "--scheduler", "synchronous"]) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not store.exists()
+
+
+def test_device_flag_is_refused_where_the_kind_has_no_gpu_path(tmp_path, capsys):
+    assert main(["run", str(WORKFLOWS / "burgers.yaml"), "--output", str(tmp_path / "b.zarr"), "--device", "gpu"]) == 2
+    assert "run on the CPU only" in capsys.readouterr().err
+
+
+def _run_on_a_terminal(args, timeout=180):
+    """Run the CLI with stdout and stderr on a pseudo-terminal; returns (exit code, screen text)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", *map(str, args)], stdout=slave, stderr=slave,
+                            cwd=ROOT, env={**os.environ, "COLUMNS": "120"})
+    os.close(slave)
+    chunks, deadline = [], time.time() + timeout
+    while time.time() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                data = os.read(master, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif proc.poll() is not None:
+            break
+    proc.wait(timeout=30)
+    os.close(master)
+    return proc.returncode, b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.cluster
+def test_quickstart_shows_a_progress_bar_and_the_dashboard_on_a_terminal(tmp_path):
+    code, screen = _run_on_a_terminal(["run", WORKFLOWS / "quickstart.yaml", "--output", tmp_path / "q.zarr"])
+    assert code == 0, screen
+    assert "dashboard: http://" in screen
+    assert "16/16" in screen and "window/s" in screen  # tqdm: 4 members x 4 windows, with its rate
+    code, screen = _run_on_a_terminal(["run", WORKFLOWS / "quickstart.yaml", "--output", tmp_path / "q2.zarr",
+                                       "--quiet", "--scheduler", "threads"])
+    assert code == 0 and "window/s" not in screen and "dashboard" not in screen and "rel_l2" in screen
+
+
+def test_without_a_terminal_one_line_per_finished_member(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", str(WORKFLOWS / "quickstart.yaml"), "--output",
+                          str(tmp_path / "q.zarr"), "--scheduler", "threads"], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert sum(line.startswith("member ") and " done (" in line for line in run.stderr.splitlines()) == 4
+    assert "window/s" not in run.stderr
+
+
+def test_heat_2d_store_is_an_image_and_a_sweep_has_its_own_dimension(tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    store = tmp_path / "heat.zarr"
+    assert main(["run", str(WORKFLOWS / "heat_2d.yaml"), "--output", str(store), "--scheduler", "threads",
+                 "--quiet", "--set", "ensemble.sweep={problem.params.nu: [0.05, 0.1]}"]) == 0
+    ds = xr.open_dataset(store, engine="zarr")
+    assert ds.u.dims == ("nu", "member", "time", "y", "x")
+    assert ds["x"].dims == ("x",) and ds["y"].dims == ("y",) and ds.sizes["x"] == ds.sizes["y"] == 51
+    frame = ds.u.sel(nu=0.1, time=0.5, method="nearest").isel(member=0)
+    artist = frame.plot()
+    assert type(artist).__name__ == "QuadMesh"
+    assert np.isfinite(frame.values).all()
+    assert ds.u.mean("member").dims == ("nu", "time", "y", "x")
+
+
+def test_a_zip_sweep_is_one_dimension_with_every_key_as_coordinate(tmp_path):
+    cfg = {"version": 1, "problem": {"name": "heat_1d"}, "compute": {"scheduler": "threads"},
+           "ensemble": {"mode": "zip", "sweep": {"problem.params.nu": [0.05, 0.1], "basis.width": [100, 150]}}}
+    path = tmp_path / "zip.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    store = tmp_path / "zip.zarr"
+    assert main(["run", str(path), "--output", str(store), "--quiet"]) == 0
+    ds = xr.open_dataset(store, engine="zarr")
+    assert ds.u.dims[:2] == ("sweep", "member")
+    assert list(ds["nu"].values) == [0.05, 0.1] and list(ds["width"].values) == [100, 150]
+    assert ds["nu"].dims == ("sweep",)
+
+
+def test_burgers_store_evaluates_anywhere_as_a_fresh_evolve(tmp_path):
+    """400 random (x, t): interpolation of the stored dense trajectory, equal to integrating anew."""
+    from pipeline.config import load_workflow
+    from pipeline.ensemble import expand_members
+    from pipeline.pde import get_problem
+    from pipeline.pde.evolution import Evolution
+
+    store = tmp_path / "burgers.zarr"
+    assert main(["run", str(WORKFLOWS / "burgers.yaml"), "--output", str(store), "--quiet"]) == 0
+    rng = np.random.default_rng(4)
+    points, times = rng.uniform(-1, 1, size=(400, 1)), rng.uniform(0, 1, size=400)
+    values = open_result(store).evaluate(points, times).values[0]
+    cfg, raw = load_workflow(WORKFLOWS / "burgers.yaml")
+    member = expand_members(cfg, raw)[0][0]
+    order = np.argsort(times)
+    fresh = Evolution(get_problem("burgers"), seed=member.seed, windows=4).run(times[order], points[order])
+    expected = np.empty(400)
+    expected[order] = np.diagonal(fresh.fields)
+    scale = np.abs(expected).max()
+    # both are the same integration (same windows, same steps): they differ by the interpolation
+    # tolerance of the dense output (the integrator's rtol 1e-10, times the basis' amplification)
+    assert np.abs(values - expected).max() <= 1e-6 * scale
+    exact = np.array([get_problem("burgers").truth(p[None], t)[0] for p, t in zip(points, times)])
+    assert np.linalg.norm(values - exact) / np.linalg.norm(exact) < 1e-3
+
+
+def test_old_stores_fail_with_a_version_message(tmp_path):
+    store = tmp_path / "w.zarr"
+    assert main(["run", str(WORKFLOWS / "wave.yaml"), "--output", str(store), "--scheduler", "threads", "--quiet"]) == 0
+    import zarr
+
+    zarr.open_group(str(store), mode="r+").attrs["layout_version"] = 1
+    result = open_result(store)
+    assert "u" in result.dataset  # the arrays still open
+    with pytest.raises(ValueError, match="layout version 1"):
+        result.evaluate(np.zeros((1, 1)), np.zeros(1))
+
+
+def test_overwrite_never_deletes_what_the_pipeline_did_not_write(tmp_path, capsys):
+    target = tmp_path / "mine"
+    target.mkdir()
+    (target / "notes.txt").write_text("keep me")
+    assert main(["run", str(WORKFLOWS / "wave.yaml"), "--output", str(target), "--overwrite", "--quiet"]) == 2
+    assert "not a store written by swim-pipeline" in capsys.readouterr().err
+    assert (target / "notes.txt").read_text() == "keep me"
