@@ -4,7 +4,7 @@ Every stage builds Dask graph pieces; this module is where they are computed.  W
 scheduler (synchronous, threads, a ``LocalCluster`` or a remote one), heavy kernels are
 BLAS/LAPACK calls inside tasks, and the parallelism must come from Dask, not from BLAS threads
 fighting over the same cores: two OpenBLAS threads inside each of two Dask threads on a
-2-core machine ran a small solve ~27x slower (docs/design.md, "Pitfalls").  Distributed workers started by
+2-core machine ran a small solve ~27x slower (docs/design.md §7).  Distributed workers started by
 a nanny already get ``OMP_NUM_THREADS=1`` and friends; in-process schedulers get the limit
 from :func:`compute`.
 """

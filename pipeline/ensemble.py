@@ -9,7 +9,7 @@ In a store the sweep is not hidden in the member axis: a product sweep over
 ``problem.params.beta`` and ``basis.width`` gives the dimensions ``(beta, width, member)``,
 a zipped sweep one dimension ``sweep`` carrying every swept key as a coordinate, and
 ``member`` only ever counts replicates, so ``u.mean("member")`` is a true ensemble mean
-(docs/design.md, "Store layout").
+(docs/design.md §5.3).
 """
 
 from __future__ import annotations

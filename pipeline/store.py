@@ -6,7 +6,7 @@ run) in a :class:`StoreSpec`; :func:`create_store` writes the template (metadata
 and the known data only) and every member task then region-writes its own slices with
 :func:`write`.  Zarr chunks never straddle two members, so no two writers ever touch one
 chunk and writes need no locks; chunk writes are atomic (temporary file and rename), so a run
-killed at any moment loses at most the window being written (docs/design.md, "Store layout").
+killed at any moment loses at most the window being written (docs/design.md §5.3).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from pipeline.pde.domains import Ball, Box, LShape, Polygon, UserDomain, unit_cube_points
+from pipeline.pde.domains import Ball, Box, unit_cube_points
+from pipeline.pde.polygons import LShape, Polygon, UserDomain
 
 
 @pytest.mark.parametrize("method", ["uniform", "sobol", "halton", "grid"])

@@ -1,4 +1,4 @@
-"""Least-squares solutions read off the small TSQR factor (DESIGN.md §3.2).
+"""Least-squares solutions read off the small TSQR factor (docs/design.md §3.2).
 
 With ``R = U S Vᵀ`` (the SVD of the ``n × n`` triangular factor of ``A``) and ``Z = Qᵀ B``,
 

@@ -1,4 +1,4 @@
-"""R-only tall-skinny QR of ``[A | B]`` over row blocks (DESIGN.md §3.2).
+"""R-only tall-skinny QR of ``[A | B]`` over row blocks (docs/design.md §3.2).
 
 Each row block of the augmented matrix ``M = diag(w) [A | B]`` is reduced to a triangular
 factor as soon as it is built (inside the same task, so the block is freed at once), and the

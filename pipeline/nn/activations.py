@@ -7,7 +7,7 @@ and the logistic function every derivative is a polynomial in the function value
     d/dz P(tanh z)  = P'(tanh z) (1 - tanh² z)
     d/dz P(σ(z))    = P'(σ(z)) σ(z) (1 - σ(z)),
 
-so one transcendental evaluation per entry serves all orders (DESIGN.md §3.1).  The
+so one transcendental evaluation per entry serves all orders (docs/design.md §3.1).  The
 polynomials are built once per order by that recurrence and evaluated by Horner's rule on
 whole arrays.  Every function works on NumPy or CuPy arrays alike.
 

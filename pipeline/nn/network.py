@@ -1,7 +1,7 @@
 """Dense layers and sampled networks: the basis ``Φ(x) = σ(W x + b)`` and its derivatives.
 
 Rows are points, columns are neurons.  One GEMM gives the pre-activations of a whole block of
-points, then everything is element-wise on that block (DESIGN.md §3.1).  A mixed derivative
+points, then everything is element-wise on that block (docs/design.md §3.1).  A mixed derivative
 of multi-index α of one neuron is ``σ^(|α|)(z) · Π_i w_i^{α_i}``; the Laplacian is
 ``σ''(z) ||w||²``.  Quadratic neurons ``σ(w·x + a ||x||² + b)`` (a ``curvature``) have
 closed-form derivatives up to second order.  Blocks may be NumPy or CuPy arrays: weights are moved to the block's

@@ -3,7 +3,7 @@
 The ``width`` neurons of a layer are cut into blocks of ``neurons_per_block``; block ``j``
 of layer ``l`` in pass ``p`` draws from ``child_seed(seed, p, l, j)`` and nothing else, so the
 result is bit-identical whatever the number of blocks per task, threads, workers or row
-chunks (DESIGN.md §3.4).  Candidate pairs come from a *pool*: a subsample of the data drawn
+chunks (docs/design.md §3.4).  Candidate pairs come from a *pool*: a subsample of the data drawn
 once from its own seed, gathered to the client (it is small) and shared by every block.
 """
 

@@ -1,4 +1,4 @@
-"""Seeds for reproducible parallel sampling (DESIGN.md §3.4).
+"""Seeds for reproducible parallel sampling (docs/design.md §3.4).
 
 Every random draw of a run derives from one ``numpy.random.SeedSequence``: members, passes,
 layers and weight blocks each get a child addressed by an explicit key (what

@@ -1,7 +1,8 @@
 """PDE solving with sampled networks: domains, operators, conditions, problems, solvers."""
 
 from pipeline.pde.conditions import BoundaryCondition, Dirichlet, Neumann, Periodic, Robin
-from pipeline.pde.domains import Ball, BoundarySample, Box, Domain, LShape, Polygon, UserDomain
+from pipeline.pde.domains import Ball, BoundarySample, Box, Domain
+from pipeline.pde.polygons import LShape, Polygon, UserDomain
 from pipeline.pde.operators import (
     LinearOperator,
     advection,

@@ -1,4 +1,5 @@
-"""Domains and collocation points: boxes, balls, polygons, set operations, user domains.
+"""Domains and collocation points: boxes, balls and set operations (polygons and user domains:
+:mod:`pipeline.pde.polygons`).
 
 Every domain samples interior points and boundary points with outward unit normals, by
 pseudo-random (``"uniform"``), quasi-random (``"sobol"``, ``"halton"``, scrambled, from
@@ -15,15 +16,14 @@ operations keep their operands' names; a difference names its hole ``hole`` (or 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Callable
+from dataclasses import dataclass
 
 import dask
 import dask.array as da
 import numpy as np
-from scipy.stats import qmc
 
 from pipeline.nn.seeding import child_seed
+from pipeline.pde.points import METHODS, BoundarySample, _check_count, _seed, unit_cube_points
 
 __all__ = [
     "Ball",
@@ -32,78 +32,10 @@ __all__ = [
     "Difference",
     "Domain",
     "Intersection",
-    "LShape",
     "METHODS",
-    "Polygon",
     "Union",
-    "UserDomain",
     "unit_cube_points",
 ]
-
-METHODS = ("uniform", "sobol", "halton", "grid")
-
-
-def _seed(seed) -> np.random.SeedSequence:
-    return seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-
-
-def _check_count(n, name="n"):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {n!r}")
-
-
-def unit_cube_points(n: int, dim: int, method: str = "uniform", seed=None) -> np.ndarray:
-    """``n`` points in ``[0, 1]^dim`` by one of :data:`METHODS`.
-
-    ``"grid"`` gives the ``m^dim`` cell-centred tensor grid with the largest ``m`` such that
-    ``m^dim <= n`` (at least 2 per axis).
-    """
-    _check_count(n)
-    if method not in METHODS:
-        raise ValueError(f"point method must be one of {METHODS}, got {method!r}")
-    if n == 0:
-        return np.empty((0, dim))
-    if method == "uniform":
-        return np.random.default_rng(_seed(seed)).random((n, dim))
-    if method == "grid":
-        m = max(2, int(math.floor(n ** (1.0 / dim) + 1e-9)))
-        axis = (np.arange(m) + 0.5) / m
-        return np.stack(np.meshgrid(*([axis] * dim), indexing="ij"), axis=-1).reshape(-1, dim)
-    rng = np.random.default_rng(_seed(seed))
-    engine = qmc.Sobol(dim, scramble=True, seed=rng) if method == "sobol" else qmc.Halton(dim, scramble=True, seed=rng)
-    if method == "sobol":
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():  # balance warning for n not a power of two
-                warnings.simplefilter("ignore", UserWarning)
-                return engine.random(n)
-    return engine.random(n)
-
-
-@dataclass(frozen=True)
-class BoundarySample:
-    """Boundary points, their outward unit normals and the part of the boundary each is on."""
-
-    points: np.ndarray
-    normals: np.ndarray
-    parts: np.ndarray  # integer label per point, see Domain.part_names
-
-    def __len__(self) -> int:
-        return len(self.points)
-
-    def select(self, mask) -> "BoundarySample":
-        return BoundarySample(self.points[mask], self.normals[mask], self.parts[mask])
-
-    @staticmethod
-    def concatenate(samples) -> "BoundarySample":
-        samples = list(samples)
-        return BoundarySample(
-            np.concatenate([s.points for s in samples]),
-            np.concatenate([s.normals for s in samples]),
-            np.concatenate([s.parts for s in samples]),
-        )
-
 
 class Domain:
     """Base class: a bounded region of R^dim."""
@@ -384,81 +316,6 @@ class Ball(Domain):
 
 
 @dataclass(frozen=True, eq=False)
-class Polygon(Domain):
-    """A simple polygon in 2-D given by its vertices (either orientation); edges are parts."""
-
-    vertices: np.ndarray
-
-    def __post_init__(self):
-        v = np.asarray(self.vertices, dtype=float)
-        if v.ndim != 2 or v.shape[1] != 2 or len(v) < 3 or not np.isfinite(v).all():
-            raise ValueError(f"Polygon needs at least 3 finite 2-D vertices, got shape {v.shape}")
-        area2 = np.sum(v[:, 0] * np.roll(v[:, 1], -1) - np.roll(v[:, 0], -1) * v[:, 1])
-        if area2 == 0:
-            raise ValueError("Polygon vertices enclose no area")
-        object.__setattr__(self, "vertices", v if area2 > 0 else v[::-1].copy())  # counter-clockwise
-
-    dim = 2
-
-    @property
-    def edges(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.vertices, np.roll(self.vertices, -1, axis=0)
-
-    @property
-    def part_names(self):
-        return tuple(f"edge{i}" for i in range(len(self.vertices)))
-
-    @property
-    def bounds(self):
-        return self.vertices.min(0), self.vertices.max(0)
-
-    def _on_boundary(self, x, tol=1e-12):
-        a, b = self.edges
-        ab = b - a
-        t = np.clip(((x[:, None, :] - a[None]) * ab[None]).sum(-1) / (ab * ab).sum(-1)[None], 0, 1)
-        closest = a[None] + t[..., None] * ab[None]
-        scale = max(1.0, float(np.abs(self.vertices).max()))
-        return (np.linalg.norm(x[:, None, :] - closest, axis=-1) <= tol * scale).any(axis=1)
-
-    def contains(self, x, *, strict=False):
-        x = np.asarray(x, dtype=float)
-        a, b = self.edges
-        # Even-odd ray casting, all points against all edges at once.
-        px, py = x[:, 0:1], x[:, 1:2]
-        crosses = ((a[None, :, 1] > py) != (b[None, :, 1] > py))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x_cross = a[None, :, 0] + (py - a[None, :, 1]) * (b[None, :, 0] - a[None, :, 0]) / (b[None, :, 1] - a[None, :, 1])
-        inside = (crosses & (px < x_cross)).sum(axis=1) % 2 == 1
-        on = self._on_boundary(x)
-        return (inside & ~on) if strict else (inside | on)
-
-    def boundary_measure(self):
-        a, b = self.edges
-        return float(np.linalg.norm(b - a, axis=1).sum())
-
-    def _sample_boundary(self, n, method, seed):
-        a, b = self.edges
-        lengths = np.linalg.norm(b - a, axis=1)
-        counts = _apportion(n, lengths)
-        seed = _seed(seed)
-        samples = []
-        for i, count in enumerate(counts):
-            if count == 0:
-                continue
-            t = unit_cube_points(count, 1, method, child_seed(seed, i))[:, 0]
-            pts = a[i] + t[:, None] * (b[i] - a[i])
-            tangent = (b[i] - a[i]) / lengths[i]
-            normal = np.array([tangent[1], -tangent[0]])  # outward for counter-clockwise order
-            samples.append(BoundarySample(pts, np.tile(normal, (len(pts), 1)), np.full(len(pts), i)))
-        return BoundarySample.concatenate(samples)
-
-
-def LShape() -> Polygon:
-    """``(-1, 1)² \\ [0, 1) × (-1, 0]``: the re-entrant corner (angle 3π/2) is at the origin."""
-    return Polygon(np.array([[-1.0, -1.0], [0.0, -1.0], [0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [-1.0, 1.0]]))
-
-
-@dataclass(frozen=True, eq=False)
 class _SetOperation(Domain):
     """Union, intersection or difference of the domains ``a`` and ``b``.
 
@@ -585,49 +442,3 @@ class Difference(_SetOperation):
         if from_a:
             return ~self.b.contains(sample.points, strict=True), False
         return self.a.contains(sample.points, strict=True), True
-
-
-@dataclass(frozen=True, eq=False)
-class UserDomain(Domain):
-    """A domain given by the user's samplers.
-
-    Args:
-        dim: dimension.
-        interior: ``interior(n, rng) -> (n, dim)`` points.
-        boundary: ``boundary(n, rng) -> (points, normals)``.
-        contains: optional ``contains(x) -> bool (n,)`` (needed for set operations only).
-        bounds: optional ``(lo, hi)``.
-    """
-
-    dim: int
-    interior: Callable
-    boundary: Callable
-    contains_fn: Callable | None = None
-    box: tuple | None = field(default=None)
-
-    def contains(self, x, *, strict=False):
-        if self.contains_fn is None:
-            raise ValueError("this UserDomain was given no `contains_fn`; set operations need one")
-        return np.asarray(self.contains_fn(np.asarray(x)), dtype=bool)
-
-    @property
-    def bounds(self):
-        if self.box is None:
-            raise ValueError("this UserDomain was given no bounding `box`")
-        return np.asarray(self.box[0], float), np.asarray(self.box[1], float)
-
-    def boundary_measure(self):
-        return 1.0
-
-    def _sample_interior(self, n, method, seed):
-        pts = np.asarray(self.interior(n, np.random.default_rng(_seed(seed))), dtype=float)
-        if pts.shape != (n, self.dim):
-            raise ValueError(f"the interior sampler returned shape {pts.shape}, expected {(n, self.dim)}")
-        return pts
-
-    def _sample_boundary(self, n, method, seed):
-        pts, normals = self.boundary(n, np.random.default_rng(_seed(seed)))
-        pts, normals = np.asarray(pts, float), np.asarray(normals, float)
-        if pts.shape != (n, self.dim) or normals.shape != pts.shape:
-            raise ValueError(f"the boundary sampler must return two ({n}, {self.dim}) arrays")
-        return BoundarySample(pts, normals, np.zeros(n, dtype=int))

@@ -15,7 +15,8 @@ import numpy as np
 
 from pipeline.nn.seeding import child_seed
 from pipeline.pde.conditions import BoundaryCondition, Condition, Dirichlet, Periodic, check_boundary_coverage
-from pipeline.pde.domains import Ball, Box, Domain, LShape
+from pipeline.pde.domains import Ball, Box, Domain
+from pipeline.pde.polygons import LShape
 from pipeline.pde.operators import LinearOperator, biharmonic, derivative, helmholtz, laplacian
 from pipeline.pde.static import RowGroup
 

@@ -1,4 +1,4 @@
-"""Static PDEs ``L u = f`` in Ω, ``B u = g`` on ∂Ω by one least-squares solve (DESIGN.md §1.3).
+"""Static PDEs ``L u = f`` in Ω, ``B u = g`` on ∂Ω by one least-squares solve (docs/design.md §1.3).
 
 The solution is sought as ``u(x) = Φ(x) c + c0`` with a sampled basis ``Φ``.  Interior
 collocation rows ``[L Φ | L1 | f]`` and weighted boundary rows ``κ [B Φ | B1 | g]`` are
@@ -264,6 +264,24 @@ def resolve_settings(problem, overrides: dict) -> dict:
     return settings
 
 
+def prepare_basis(problem, overrides: dict):
+    """``(settings, activation, sampler)`` of a solve, every setting checked (no work done)."""
+    settings = resolve_settings(problem, overrides)
+    activation = get_activation(settings["activation"])
+    sampler = settings["sampler"]
+    if sampler == "elm":
+        sampler = ELMSampler(settings["weight_scale"], settings["bias_scale"], settings["curvature_scale"])
+    elif settings["curvature_scale"]:
+        raise ValueError("curvature_scale (quadratic neurons) applies to the 'elm' sampler only")
+    sampler = get_sampler(sampler)
+    if settings["active_directions"] and "fitted" in sampler.passes:
+        raise ValueError("active_directions adds its own re-sampling pass; use it with 'elm' or 'uswim', not 'aswim'")
+    check_basis(problem, activation, sampler)
+    if problem.conditions and settings["n_boundary"] == 0:
+        raise ValueError(f"problem {problem.name!r} has boundary conditions, so n_boundary must be positive")
+    return settings, activation, sampler
+
+
 def check_basis(problem, activation, sampler) -> None:
     """Raise before any work when the basis cannot represent the problem's operators."""
     dim = problem.domain.dim
@@ -320,19 +338,7 @@ def solve_static(problem, **overrides) -> StaticSolution:
     the ``k`` leading directions of the first solve's gradient covariance; see
     :func:`active_subspace`).
     """
-    settings = resolve_settings(problem, overrides)
-    activation = get_activation(settings["activation"])
-    sampler = settings["sampler"]
-    if sampler == "elm":
-        sampler = ELMSampler(settings["weight_scale"], settings["bias_scale"], settings["curvature_scale"])
-    elif settings["curvature_scale"]:
-        raise ValueError("curvature_scale (quadratic neurons) applies to the 'elm' sampler only")
-    sampler = get_sampler(sampler)
-    if settings["active_directions"] and "fitted" in sampler.passes:
-        raise ValueError("active_directions adds its own re-sampling pass; use it with 'elm' or 'uswim', not 'aswim'")
-    check_basis(problem, activation, sampler)
-    if problem.conditions and settings["n_boundary"] == 0:
-        raise ValueError(f"problem {problem.name!r} has boundary conditions, so n_boundary must be positive")
+    settings, activation, sampler = prepare_basis(problem, overrides)
 
     timings = {}
     root = root_seed(settings["seed"])

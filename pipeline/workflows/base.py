@@ -5,7 +5,7 @@ with a :class:`WorkflowKind` subclass: which config keys take effect for it, whi
 runs on, how it plans a run (typed settings per member and the store's variables), how one
 member runs, how a stored member is evaluated, its extra metrics and its plot.  The generic
 runner (:mod:`pipeline.workflows.runner`) does everything else: members, the store, the
-cluster, progress, resumption and metrics (docs/design.md, "Workflow kinds").
+cluster, progress, resumption and metrics (docs/design.md §5.2).
 
 Member tasks run on workers; everything a task needs travels in its :class:`MemberTask`
 (picklable), and the task writes its own regions of the store.

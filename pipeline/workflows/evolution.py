@@ -6,7 +6,7 @@ the window's output times, the coefficients, the state at the window's end (resu
 window's error sums and its *dense trajectory* — the basis coefficients as piecewise
 Chebyshev interpolants of the integrator's solution — and only then marks the window done.
 ``evaluate(points, times)`` is then an interpolation and one product with the stored basis,
-for any number of times: nothing is integrated again (docs/design.md, "Store layout").
+for any number of times: nothing is integrated again (docs/design.md §5.3).
 """
 
 from __future__ import annotations
@@ -137,7 +137,6 @@ class EvolutionKind(WorkflowKind):
         ev = Evolution(problem, seed=task.member.seed, **task.settings.kwargs())
         first = task.first_pending()
         if first == task.windows:
-            task.log("already done")
             return {"member": task.index, "skipped": True}
         clock = Clock()
         state, block = None, None

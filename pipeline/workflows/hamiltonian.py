@@ -20,7 +20,7 @@ from pipeline.store import PointLayout, StoreSpec, Variable, point_layout
 from pipeline.workflows.base import Clock, MemberTask, Plan, WorkflowKind, member_variables, padded
 from pipeline.workflows.pde import basis_spec, field_spec, shared_width, stored_layers, sweep_exact, write_basis
 
-__all__ = ["HamiltonianKind", "HamiltonianSettings", "build_system", "member_label", "state_names", "sweep_point"]
+__all__ = ["HamiltonianKind", "HamiltonianSettings", "build_system", "state_names"]
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,6 @@ class HamiltonianKind(WorkflowKind):
         s: HamiltonianSettings = task.settings
         shared: HamiltonianShared = task.shared
         if task.first_pending() >= 1:  # finished: its metrics are read back, so a resumed run's summary covers it
-            task.log("already done")
             stored = task.read("rollout") if shared.trajectories else {}
             return {"member": task.index, "skipped": True,
                     **{key: float(stored[key]) for key in ("energy_drift", "energy_drift_exact") if key in stored}}
@@ -227,9 +226,6 @@ class HamiltonianKind(WorkflowKind):
         clock.stop("write", start)
         task.write_diagnostics(clock, rel_l2)
         task.mark_done(0)
-        task.log(f"fitted: rank {model.rank_}, rel. L2 of H {rel_l2:.3e}"
-                 + (f", energy drift {metrics['energy_drift']:.2e} (exact H, same integrator: "
-                    f"{metrics['energy_drift_exact']:.2e})" if k else ""))
         return {"member": task.index, "rel_l2": rel_l2, "rank": int(model.rank_), **metrics}
 
     def summary(self, results):
@@ -250,7 +246,7 @@ class HamiltonianKind(WorkflowKind):
         out = np.empty((result.members, len(points)))
         for m in range(result.members):
             # the run attributes hold the first member's activation and Δt; a sweep may change them
-            point = sweep_point(result, m)
+            point = result.sweep_point(m)
             activation = point.get("basis.activation", (None, result.attrs["activation"]))[1] or "tanh"
             step = point.get("hamiltonian.flow_step", (None, result.attrs.get("flow_step")))[1] or 0.0
             (layer,) = stored_layers(result, m, activation)
@@ -273,7 +269,7 @@ class HamiltonianKind(WorkflowKind):
         names = state_names(dof)
         h, exact = first["u"].values.astype(float), first["u_exact"].values.astype(float)
         err = log_magnitude(h - exact)
-        label = member_label(result, 0)
+        label = result.member_label(0)
         fig, axes = plt.subplots(1, 4, figsize=(16.5, 3.6))
         if dof == 1:
             q, p = root["q"].values, root["p"].values
@@ -299,22 +295,3 @@ class HamiltonianKind(WorkflowKind):
             axes[3].set(xlabel="t", title="max |H(x_k) - H(x_0)| along the rollouts")
         fig.suptitle(f"{result.attrs.get('problem', '')} (Hamiltonian network, {result.members} member(s))")
         return fig
-
-
-def sweep_point(result, m: int) -> dict:
-    """``sweep key -> (coordinate name, value)`` of member ``m``'s sweep point (a swept null: None)."""
-    root, position = result.dataset, result.position(m)
-    out = {}
-    for name, coord in root.coords.items():
-        if "sweep_key" in coord.attrs:
-            value = coord.isel({d: int(position[d]) for d in coord.dims}).item()
-            null = value == "null" or (isinstance(value, float) and np.isnan(value))  # how ensemble stores null
-            out[coord.attrs["sweep_key"]] = name, None if null else value
-    return out
-
-
-def member_label(result, m: int) -> str:
-    """``member m (beta=40, width=200)``: a flat member index with its sweep point."""
-    parts = [f"{name}={'null' if v is None else (f'{v:g}' if isinstance(v, float) else v)}"
-             for name, v in sweep_point(result, m).values()]
-    return f"member {m}" + (f" ({', '.join(parts)})" if parts else "")

@@ -166,7 +166,6 @@ class LTIKind(WorkflowKind):
         from pipeline.models.lti import LTINetwork
 
         if task.first_pending() >= 1:
-            task.log("already done")
             return self._stored_metrics(task)
         s: LTISettings = task.settings
         A, B, C, D = build_lti_system(s)
@@ -209,10 +208,6 @@ class LTIKind(WorkflowKind):
         clock.stop("write", start)
         task.write_diagnostics(clock, rel_l2)
         task.mark_done(0)
-        layers = net.layers
-        task.log(f"{net.method}: {layers['first_order']} first-order, {layers['second_order']} second-order neurons"
-                 + (f", cascaded blocks {layers['cascaded_blocks']}" if layers["cascaded_blocks"] else "")
-                 + (f"; rel. error {rel_l2:.3e} against lsim" if rel_l2 is not None else ""))
         return {"member": task.index, "rel_l2": rel_l2, "error_estimate": result.error_estimate, "method": net.method,
                 "simulate_seconds": result.seconds, "reference_seconds": reference_seconds}
 
@@ -241,7 +236,6 @@ class LTIKind(WorkflowKind):
 
     def plot(self, result, plt):
         """Outputs of the first member against time (reference dashed), its input, every member's error."""
-        from pipeline.workflows.hamiltonian import member_label
 
         root = result.dataset
         t = root["time"].values
@@ -251,7 +245,7 @@ class LTIKind(WorkflowKind):
         if "u_exact" in root:
             exact = root["u_exact"].transpose(*lead, "time", "output").values.astype(float).reshape(u.shape)
         fig, axes = plt.subplots(1, 3 if exact is not None else 2, figsize=(13, 3.6))
-        label = member_label(result, 0)
+        label = result.member_label(0)
         axes[0].plot(t, u[0], label=[f"output {j}" for j in range(u.shape[2])])
         if exact is not None:
             axes[0].plot(t, exact[0], "k--", lw=0.8)
@@ -264,7 +258,7 @@ class LTIKind(WorkflowKind):
             error = np.abs(u - exact).max(axis=2)  # (members, time)
             floor = 1e-17 * np.maximum(np.abs(exact).max(axis=(1, 2)), 1e-300)  # the first sample is exact
             for m in range(len(u)):
-                axes[2].semilogy(t, np.maximum(error[m], floor[m]), label=member_label(result, m))
+                axes[2].semilogy(t, np.maximum(error[m], floor[m]), label=result.member_label(m))
             axes[2].set(xlabel="t", title="max |y - y_lsim| over outputs")
             axes[2].legend(fontsize=7)
         fig.suptitle(f"{result.attrs.get('problem', '')} (LTI network, {result.members} member(s))")

@@ -221,7 +221,7 @@ class StaticKind(WorkflowKind):
     stages = ("sample", "solve", "write")
 
     def plan(self, cfg, members, grid, path, quiet) -> Plan:
-        from pipeline.pde.static import resolve_settings
+        from pipeline.pde.static import prepare_basis
 
         cache = ProblemCache()
         problems = [cache(m.config["problem"]) for m in members]
@@ -229,7 +229,7 @@ class StaticKind(WorkflowKind):
             raise ConfigError("all members must be static or all time-dependent")
         settings = [PDESettings.from_config(m.config, self.keys) for m in members]
         try:
-            resolved = [resolve_settings(p, s.kwargs()) for p, s in zip(problems, settings)]
+            resolved = [prepare_basis(p, s.kwargs())[0] for p, s in zip(problems, settings)]
         except ValueError as err:
             raise ConfigError(f"solver settings: {err}") from None
         first = problems[0]
@@ -262,7 +262,6 @@ class StaticKind(WorkflowKind):
         from pipeline.pde import solve_static
 
         if task.first_pending() >= 1:
-            task.log("already done")
             return {"member": task.index, "skipped": True}
         problem = build_problem(task.member.config["problem"])
         shared: StaticShared = task.shared

@@ -1,7 +1,7 @@
 """The workflow kinds: which config section selects which kind, and kinds by stored name.
 
 Adding a kind is one module with a :class:`~pipeline.workflows.base.WorkflowKind` subclass and
-one line here (docs/design.md, "Adding a workflow kind").
+one line here (docs/design.md §6.3).
 """
 
 from __future__ import annotations

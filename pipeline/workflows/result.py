@@ -59,6 +59,23 @@ class Result:
         sizes = [self.tree["/"].sizes[d] for d in self.member_dims]
         return dict(zip(self.member_dims, np.unravel_index(m, sizes)))
 
+    def sweep_point(self, m: int) -> dict:
+        """``sweep key -> (coordinate name, value)`` of member ``m``'s sweep point (a swept null: None)."""
+        root, position = self.tree["/"], self.position(m)
+        out = {}
+        for name, coord in root.coords.items():
+            if "sweep_key" in coord.attrs:
+                value = coord.isel({d: int(position[d]) for d in coord.dims}).item()
+                null = value == "null" or (isinstance(value, float) and np.isnan(value))  # how ensemble stores null
+                out[coord.attrs["sweep_key"]] = name, None if null else value
+        return out
+
+    def member_label(self, m: int) -> str:
+        """``member 3 (beta=40, width=200)``: a flat member index with its sweep point."""
+        parts = [f"{name}={'null' if v is None else (f'{v:g}' if isinstance(v, float) else v)}"
+                 for name, v in self.sweep_point(m).values()]
+        return f"member {m}" + (f" ({', '.join(parts)})" if parts else "")
+
     def member_dataset(self, group: str, m: int) -> xr.Dataset:
         """Member ``m`` (flat index) of a group, lazily."""
         return self.tree[group].to_dataset().isel({d: int(i) for d, i in self.position(m).items()})

@@ -3,8 +3,8 @@
 Generic over the workflow kinds (:mod:`pipeline.workflows.registry`): the kind plans the run
 (typed settings per member, the store's variables); this module checks that every key set
 takes effect, creates or resumes the store, runs one task per member on the chosen
-scheduler, shows progress, and computes the metrics (docs/design.md, "Data flow of a
-workflow").  Only small metrics travel back to the client.
+scheduler, shows progress, and computes the metrics (docs/design.md
+§5.1).  Only small metrics travel back to the client.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def _compute(client, tasks, progress: Progress) -> list:
     box: dict = {}
 
     def work():
-        try:  # one BLAS thread: the members are the parallelism (docs/design.md, "Pitfalls")
+        try:  # one BLAS thread: the members are the parallelism (docs/design.md §7)
             with single_blas_thread():
                 box["results"] = list(dask.compute(*graph))
         except BaseException as err:  # noqa: BLE001 - re-raised in the calling thread
