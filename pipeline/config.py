@@ -23,9 +23,8 @@ from typing import Any, Callable
 
 import yaml
 
-from pipeline.datasets import DATASETS
 
-__all__ = ["ALWAYS_APPLIES", "ConfigError", "Field", "SCHEMA", "Section", "TASK_SECTIONS", "apply_override",
+__all__ = ["ALWAYS_APPLIES", "ConfigError", "Field", "SCHEMA", "Section", "TASK_SECTIONS", "apply_override", "register_sections",
            "load_workflow", "validate"]
 
 
@@ -49,11 +48,15 @@ class Field:
 
 @dataclass(frozen=True)
 class Section:
-    """A mapping of fields; ``optional`` sections are ``None`` when absent."""
+    """A mapping of fields; ``optional`` sections are ``None`` when absent.
+
+    ``check(validated) -> message | None`` relates the section's fields to each other.
+    """
 
     fields: dict[str, Any]
     doc: str = ""
     optional: bool = False
+    check: Callable[[dict], str | None] | None = None
 
 
 def positive_int(v):
@@ -98,6 +101,7 @@ def module_spec(v):
 _NUMBER = (int, float)
 _FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 _NONE = type(None)
+NUMBER, NULL = _NUMBER, _NONE  # for the sections the workflow kinds declare
 SAMPLERS = ("swim", "uswim", "aswim", "elm")
 ACTIVATIONS = ("tanh", "sin", "relu", "logistic")
 POINT_RULES = ("uniform", "sobol", "halton", "grid")
@@ -105,57 +109,6 @@ METHODS = ("exact", "RK45", "RK23", "DOP853", "LSODA", "BDF", "Radau")
 
 SCHEMA = Section({
     "version": Field(int, 1, choices=(1,), doc="workflow format version"),
-    "problem": Section({
-        "name": Field((str, _NONE), None, doc="registry problem (`pipeline problems` lists them)"),
-        "params": Field(dict, {}, doc="problem parameters, e.g. {beta: 40}"),
-        "module": Field((str, _NONE), None, check=module_spec,
-                        doc="a user problem: 'file.py:function' returning a StaticProblem or EvolutionProblem"),
-    }, doc="the PDE to solve", optional=True),
-    "data": Section({
-        "function": Field((str, _NONE), None, choices=tuple(DATASETS) + (None,), doc="named synthetic data set"),
-        "n_train": Field(int, 10_000, check=positive_int, doc="training samples (synthetic)"),
-        "n_test": Field(int, 10_000, check=positive_int, doc="test samples (synthetic)"),
-        "noise": Field(_NUMBER, 0.0, check=non_negative, doc="std of Gaussian noise on the training targets"),
-        "path": Field((str, _NONE), None, doc="a .csv, .nc or .zarr file instead of a synthetic set"),
-        "inputs": Field(list, [], doc="input columns / variables of the file"),
-        "target": Field((str, _NONE), None, doc="target column / variable of the file"),
-        "task": Field(str, "regression", choices=("regression", "classification"), doc="for a file"),
-        "test_fraction": Field(float, 0.2, check=fraction_open, doc="share of the file's rows held out"),
-        "seed": Field(int, 0, check=non_negative_int, doc="seed of the data draw or split"),
-    }, doc="supervised data (instead of a problem)", optional=True),
-    "hamiltonian": Section({
-        "system": Field(str, doc="Hamiltonian system (pendulum, lotka_volterra, henon_heiles, double_pendulum, "
-                                 "coupled_oscillators)"),
-        "params": Field(dict, {}, doc="system parameters, e.g. {dof: 10} for coupled_oscillators"),
-        "n_train": Field(int, 10_000, check=positive_int, doc="uniform training states of the system's box"),
-        "n_test": Field(int, 5_000, check=positive_int, doc="independent test states (the error and the store)"),
-        "data_seed": Field(int, 0, check=non_negative_int, doc="seed of the training and test draws"),
-        "flow_step": Field((float, _NONE), None, check=positive,
-                           doc="Δt: learn from flow-map pairs (x, x after Δt) instead of time derivatives"),
-        "rollout_steps": Field(int, 1000, check=non_negative_int, doc="symplectic-Euler steps of the rollout"),
-        "rollout_dt": Field(float, 0.01, check=positive, doc="step of the rollout"),
-        "rollout_states": Field(int, 4, check=non_negative_int, doc="initial states (the first test states)"),
-    }, doc="a Hamiltonian network fitted from a system's samples (instead of a problem)", optional=True),
-    "lti": Section({
-        "system": Field(str, doc="LTI system (diffusion_2d, convection_diffusion, mass_spring_chain, jordan)"),
-        "params": Field(dict, {}, doc="system parameters, e.g. {n: 30}"),
-        "modes": Field((int, _NONE), None, check=positive_int, doc="keep the slowest modes only (null: all)"),
-        "hold": Field(str, "foh", choices=("foh", "zoh"), doc="piecewise-linear or piecewise-constant input"),
-        "input": Field(str, "sine", choices=("sine", "step", "random"),
-                       doc="input signal: sines plus steps, a unit step, or random values (seeded per member)"),
-        "t_end": Field(float, 1.0, check=positive, doc="end of the simulated interval (it starts at 0)"),
-        "steps": Field(int, 1000, check=positive_int, doc="uniform steps of the simulation"),
-        "reference": Field(bool, True, doc="compare with scipy.signal.lsim on the dense system"),
-        "cond_limit": Field(float, 1e8, check=positive, doc="largest modal-transformation condition number"),
-    }, doc="a continuous-time network constructed from (A, B, C, D) (instead of a problem)", optional=True),
-    "model": Section({
-        "hidden_layer_sizes": Field((int, list), [512], check=widths, doc="width per hidden layer"),
-        "rcond": Field((float, _NONE), 1e-10, check=fraction_open, doc="truncation of the output-layer solve"),
-        "ridge": Field((float, int, _NONE), None, check=non_negative, doc="Tikhonov λ of the output layer"),
-        "prune": Field((float, _NONE), None, check=fraction_open, doc="neuron pruning tolerance"),
-        "pool_size": Field(int, 20_000, check=lambda v: None if v >= 2 else "must be >= 2",
-                           doc="SWIM candidate pool"),
-    }, doc="supervised model (with `data`)"),
     "basis": Section({
         "width": Field((int, _NONE), None, check=positive_int, doc="neurons of the hidden layer"),
         "activation": Field((str, _NONE), None, choices=ACTIVATIONS + (None,)),
@@ -276,30 +229,41 @@ def _validate_section(section: Section, raw, path: str):
 ALWAYS_APPLIES = ("version", "ensemble", "output", "basis.seed", "compute.scheduler", "compute.workers",
                   "compute.threads", "compute.timeout", "compute.tls", "compute.dashboard", "compute.device")
 
-#: the sections of which a workflow names exactly one: what it runs
-TASK_SECTIONS = {"problem": "a PDE", "data": "supervised", "hamiltonian": "a Hamiltonian network",
-                 "lti": "an LTI network"}
+#: the sections of which a workflow names exactly one: what it runs (each workflow kind
+#: registers its own, with :func:`register_sections`)
+TASK_SECTIONS: dict[str, str] = {}
+
+
+def register_sections(task: str, sections: dict[str, Section], what: str) -> None:
+    """Add a workflow kind's sections to :data:`SCHEMA`: its task section ``task`` (a workflow
+    names exactly one) and any other section it brings (e.g. ``model`` with ``data``)."""
+    for name, section in sections.items():
+        known = SCHEMA.fields.get(name)
+        if known is not None and known is not section:
+            raise ValueError(f"config section {name!r} is registered twice, differently")
+    generic = {k: v for k, v in SCHEMA.fields.items() if k != "version" and k not in sections}
+    ordered = {"version": SCHEMA.fields["version"], **{k: v for k, v in generic.items() if k in TASK_SECTIONS},
+               **sections, **{k: v for k, v in generic.items() if k not in TASK_SECTIONS}}
+    SCHEMA.fields.clear()
+    SCHEMA.fields.update(ordered)
+    TASK_SECTIONS[task] = what
 
 
 def validate(raw: dict) -> dict:
     """The validated workflow with every default filled in."""
     cfg = _validate_section(SCHEMA, raw, "")
     present = [s for s in TASK_SECTIONS if cfg[s] is not None]
+    if not TASK_SECTIONS:  # pragma: no cover - the kinds register on import of pipeline.workflows
+        raise ConfigError("no workflow kinds are registered: import pipeline.workflows first")
     if len(present) != 1:
         choices = ", ".join(f"{s!r} ({what})" for s, what in TASK_SECTIONS.items())
         raise ConfigError(f"a workflow needs exactly one of the sections {choices}; got "
                           f"{', '.join(repr(s) for s in present) or 'none'}")
-    has_problem = cfg["problem"] is not None
-    if has_problem and (cfg["problem"]["name"] is None) == (cfg["problem"]["module"] is None):
-        raise ConfigError("problem needs exactly one of 'problem.name' (registry) or 'problem.module' (your file)")
-    data = cfg["data"]
-    if data is not None:
-        if (data["function"] is None) == (data["path"] is None):
-            raise ConfigError("data needs exactly one of 'data.function' (synthetic) or 'data.path' (a file)")
-        if data["path"] is not None and (not data["inputs"] or not data["target"]):
-            raise ConfigError("data.path needs 'data.inputs' (a list of columns) and 'data.target'")
-        if not all(isinstance(c, str) for c in data["inputs"]):
-            raise ConfigError(f"data.inputs must be a list of column names, got {data['inputs']!r}")
+    for name, section in SCHEMA.fields.items():
+        if isinstance(section, Section) and section.check is not None and cfg[name] is not None:
+            problem = section.check(cfg[name])
+            if problem:
+                raise ConfigError(problem)
     sweep = cfg["ensemble"]["sweep"]
     lengths = set()
     for key, values in sweep.items():

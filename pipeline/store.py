@@ -145,8 +145,13 @@ def _template(spec: StoreSpec, name: str) -> xr.Dataset:
         variables[key] = (var.dims, da.full(shape, fill, chunks=_chunks(var, spec.sizes, spec.member_dims),
                                             dtype=dtype), var.attrs)
     coords = spec.coords if name == "" else spec.group_coords.get(name, {})
-    ds = xr.Dataset(variables, coords={k: (d, v, a) for k, (d, v, a) in coords.items()})
-    return ds
+    return xr.Dataset(variables, coords={k: (d, _text_as_objects(v), a) for k, (d, v, a) in coords.items()})
+
+
+def _text_as_objects(values):
+    """Text coordinates as variable-length strings: zarr 3 has a specification for those only."""
+    values = np.asarray(values)
+    return values.astype(object) if values.dtype.kind == "U" else values
 
 
 def _refuse_foreign(path: Path) -> None:

@@ -67,8 +67,9 @@ def evaluate_pieces(starts, ends, values, t) -> np.ndarray:
     """Values at times ``t`` of the piecewise interpolant: ``(len(t), n)``.
 
     Args:
-        starts, ends: ``(pieces,)`` increasing, contiguous piece bounds.  Entries with a NaN start
-            (padding of a store with fewer pieces than its capacity) are ignored.
+        starts, ends: ``(pieces,)`` contiguous piece bounds sorted by start (pieces of several
+            windows may be concatenated).  Entries with a NaN start (padding of a store with
+            fewer pieces than its capacity) are ignored.
         values: ``(pieces, NODES, n)``: values at the Chebyshev–Lobatto points
             ``(start + end)/2 - (end - start)/2 · cos(πj / (NODES - 1))`` of each piece.
         t: times in ``[starts[0], ends[-1]]`` (a ValueError otherwise).
@@ -97,7 +98,7 @@ def evaluate_pieces(starts, ends, values, t) -> np.ndarray:
         raise ValueError(f"times {t[outside][:3].tolist()} lie outside the dense trajectory's span [{lo!r}, {hi!r}]")
     piece = np.clip(np.searchsorted(starts, t, side="right") - 1, 0, len(starts) - 1)
     a, b = starts[piece], ends[piece]
-    s = np.clip((2.0 * t - (a + b)) / (b - a), -1.0, 1.0)
+    s = np.clip(2.0 * ((t - a) / (b - a)) - 1.0, -1.0, 1.0)  # exactly ∓1 at a piece's ends
     weights = _barycentric(s)
     # Row i of the sparse matrix holds the NODES weights of time i in the columns of its piece.
     columns = piece[:, None] * NODES + np.arange(NODES)[None, :]
@@ -190,7 +191,8 @@ def _sample_grid(sample, t0: float, t1: float, pieces: int, offsets: np.ndarray)
 
 
 def fit_dense(sample: Callable, t0: float, t1: float, tol: float, *, pieces: int | None = None,
-              rate: float | None = None, output: np.ndarray | None = None, block: int = 0) -> DenseTrajectory:
+              rate: float | None = None, output: np.ndarray | None = None, endpoints=None,
+              block: int = 0) -> DenseTrajectory:
     """Piecewise Chebyshev interpolant of ``sample`` on ``[t0, t1]`` within a relative tolerance.
 
     Args:
@@ -205,10 +207,14 @@ def fit_dense(sample: Callable, t0: float, t1: float, tol: float, *, pieces: int
             (the fastest rate |λ| of the dynamics, :func:`estimate_pieces`); else 1.
         output: ``(n_out, n)``: store ``values @ outputᵀ`` instead (e.g. reduced coordinates →
             basis coefficients; the error is controlled where the sampled space is well scaled).
+        endpoints: ``(value at t0, value at t1)`` known exactly (an integrator's stored states): they
+            replace the samples there, so consecutive windows join exactly.
 
     The search doubles the pieces until the tolerance is met; when the first try already meets
-    it, it halves while it still does (fewer pieces, smaller stores).  More than
-    :data:`MAX_PIECES` raises a ValueError: the window is too long for its dynamics.
+    it, it halves while it still does (fewer pieces, smaller stores); then one more try at the
+    count the error's ``pieces^-NODES`` decay predicts between the last failing and the passing
+    count.  More than :data:`MAX_PIECES` raises a ValueError: the window is too long for its
+    dynamics.  ``DenseTrajectory.error`` is the measured relative error.
     """
     t0, t1 = float(t0), float(t1)
     if not (np.isfinite(t0) and np.isfinite(t1) and t1 > t0):
@@ -225,6 +231,8 @@ def fit_dense(sample: Callable, t0: float, t1: float, tol: float, *, pieces: int
         grid = _sample_grid(sample, t0, t1, p, offsets)
         nodes, checks = grid[:, :NODES], grid[:, NODES:]
         nodes[:-1, -1] = nodes[1:, 0]  # shared boundaries: one value (exact continuity)
+        if endpoints is not None:
+            nodes[0, 0], nodes[-1, -1] = endpoints
         err = float(np.max(np.linalg.norm(np.matmul(_CHECK_WEIGHTS, nodes) - checks, axis=-1)))
         scale = max(1.0, float(np.max(np.linalg.norm(grid, axis=-1))))
         if not np.isfinite(err):
@@ -263,6 +271,5 @@ def fit_dense(sample: Callable, t0: float, t1: float, tol: float, *, pieces: int
                 found = guess
     nodes, err = tried[found]
     starts = t0 + (t1 - t0) * np.arange(found) / found
-    ends = np.append(starts[1:], t1)
     values = nodes if output is None else np.matmul(nodes, np.asarray(output, dtype=float).T)
-    return DenseTrajectory(starts, ends, np.ascontiguousarray(values), block=block, error=err)
+    return DenseTrajectory(starts, np.append(starts[1:], t1), np.ascontiguousarray(values), block=block, error=err)

@@ -1,4 +1,4 @@
-"""Time-dependent PDEs by a neural method of lines (DESIGN.md §1.3, §3.3).
+"""Time-dependent PDEs by a neural method of lines (docs/design.md §1.3, §3.3).
 
 ``u(x, t) = Ψ(x) a(t)`` with ``Ψ = [Φ | 1]`` a sampled basis fixed per time block.  At every
 instant the PDE ``u_t = L u + N(u) + f`` (or ``u_tt = …``) is imposed in the least-squares sense
@@ -25,321 +25,22 @@ from __future__ import annotations
 
 import time
 import warnings
-from functools import cached_property
-from dataclasses import dataclass, field, replace
-from typing import Callable
+from dataclasses import dataclass
 
 import dask.array as da
 import numpy as np
 
 from pipeline.cluster import compute
-from pipeline.linalg import LeastSquaresFactor, check_regularisation, default_chunk_rows, lstsq, tsqr_factor
+from pipeline.linalg import check_regularisation
 from pipeline.nn import ELMSampler, SWIMSampler, child_seed, get_activation, get_sampler, root_seed, sample_network
 from pipeline.nn.network import SampledNetwork
-from pipeline.pde.conditions import BoundaryCondition
-from pipeline.pde.domains import METHODS as POINT_METHODS
-from pipeline.pde.domains import Domain
 from pipeline.pde.dense import DenseTrajectory, fit_dense
+from pipeline.pde.domains import METHODS as POINT_METHODS
+from pipeline.pde.evolution_problems import EvolutionProblem
 from pipeline.pde.integrators import EXPLICIT_METHODS, METHODS, ExactFlow, integrate
-from pipeline.pde.operators import LinearOperator, derivative, identity
-from pipeline.pde.static import RowGroup, _group_rows, operator_rows
+from pipeline.pde.projection import Projection, build_projection
 
-__all__ = ["Evolution", "EvolutionProblem", "EvolutionResult", "Projection", "Window", "evolve"]
-
-
-# ----------------------------------------------------------------------------- problems
-@dataclass(frozen=True, eq=False)
-class EvolutionProblem:
-    """``u_t = L u + N(u) + f`` (``time_order=2``: ``u_tt = …``) with boundary conditions.
-
-    Args:
-        name, domain, operator: as for static problems; ``operator`` is the linear part ``L``.
-        initial: ``u0(x)``.
-        t_span: ``(t0, t1)``.
-        nonlinear: ``N(u, x, t) -> (n,)`` where ``u[alpha]`` is ``∂^α u`` at the collocation
-            points for every multi-index in ``nonlinear_derivatives`` (``u[(0,) * d]`` is ``u``).
-        source: ``f(x, t)``.
-        conditions: boundary conditions; values are called as ``g(x, data)`` with ``data["t"]``.
-        time_order: 1 or 2.
-        initial_velocity: ``u_t(x, 0)`` for second-order problems.
-        exact / reference: ``u(x, t)``.
-        autonomous: ``f`` and the boundary data do not depend on time (enables exact propagation).
-        params, defaults, description: as for static problems.
-        evaluation: ``() -> (points, times)`` of the fixed space–time error grid.
-    """
-
-    name: str
-    domain: Domain
-    operator: LinearOperator
-    initial: Callable
-    t_span: tuple[float, float]
-    nonlinear: Callable | None = None
-    nonlinear_derivatives: tuple = ()
-    source: Callable | None = None
-    conditions: tuple = ()
-    time_order: int = 1
-    initial_velocity: Callable | None = None
-    exact: Callable | None = None
-    reference: Callable | None = None
-    autonomous: bool = True
-    description: str = ""
-    params: dict = field(default_factory=dict)
-    defaults: dict = field(default_factory=dict)
-    evaluation: Callable | None = None
-
-    def __post_init__(self):
-        d = self.domain.dim
-        self.operator.check_dim(d)
-        if self.initial is None or not callable(self.initial):
-            raise ValueError(f"problem {self.name!r} needs an initial condition u0(x)")
-        if self.time_order not in (1, 2):
-            raise ValueError(f"time_order must be 1 or 2, got {self.time_order!r}")
-        if self.time_order == 2 and self.initial_velocity is None:
-            raise ValueError(f"problem {self.name!r} is second order in time and needs initial_velocity u_t(x, 0)")
-        if self.time_order == 2 and self.nonlinear is not None:
-            raise ValueError("nonlinear terms are supported for first-order problems only")
-        _check_span(self.t_span)
-        for alpha in self.nonlinear_derivatives:
-            if len(tuple(alpha)) != d:
-                raise ValueError(f"nonlinear derivative {alpha} needs {d} entries (one per dimension)")
-
-    @property
-    def truth(self):
-        return self.exact if self.exact is not None else self.reference
-
-    @property
-    def linear(self) -> bool:
-        return self.nonlinear is None
-
-    def max_order(self) -> int:
-        orders = [self.operator.order] + [sum(a) for a in self.nonlinear_derivatives]
-        orders += [c.max_order(self.domain.dim) for c in self.conditions]
-        return max(orders)
-
-    def evaluation_grid(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(points, times)``: default 201 points (1-D) / 51² (2-D) / 2000 random points, 11 times."""
-        if self.evaluation is not None:
-            return self.evaluation()
-        d = self.domain.dim
-        lo, hi = self.domain.bounds
-        if d <= 2:
-            m = 201 if d == 1 else 51
-            axes = [np.linspace(lo[i], hi[i], m) for i in range(d)]
-            pts = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, d)
-            pts = pts[self.domain.contains(pts)]
-        else:
-            pts = self.domain.sample_interior(2000, seed=2024)
-        return pts, np.linspace(self.t_span[0], self.t_span[1], 11)
-
-    def spatial(self, t: float):
-        """The static problem of the spatial part at time ``t`` (for collocation groups)."""
-        from pipeline.pde.problems import StaticProblem
-
-        source = self.source
-        f = (lambda x: source(x, t)) if source is not None else (lambda x: np.zeros(len(x)))
-        conds = tuple(_at_time(c, t) for c in self.conditions)
-        return StaticProblem(self.name, self.domain, self.operator, f, conds)
-
-
-def _check_span(span):
-    try:
-        t0, t1 = (float(v) for v in span)
-    except (TypeError, ValueError):
-        raise ValueError(f"t_span must be two numbers (t0, t1), got {span!r}") from None
-    if not (np.isfinite(t0) and np.isfinite(t1)) or t1 <= t0:
-        raise ValueError(f"the time span must be non-empty and increasing, got ({t0}, {t1})")
-
-
-def _at_time(condition, t):
-    if isinstance(condition, BoundaryCondition) and callable(condition.value):
-        value = condition.value
-        # the time passed with the data (by the forcing rows) wins over the block time
-        return replace(condition, value=lambda x, data, _v=value, _t=t: _v(x, {"t": _t, **(data or {})}))
-    return condition
-
-
-# ----------------------------------------------------------------------------- projection
-@dataclass
-class Projection:
-    """The reduced ODE of one time block.
-
-    ``a = lift @ transform @ y`` maps reduced coordinates to basis coefficients ``[c | c0]``.
-    """
-
-    network: SampledNetwork
-    lift: np.ndarray  # (width + 1, m): identity (penalty) or the null-space basis (compliant)
-    transform: np.ndarray  # (m, k): V_k S_k⁻¹
-    a: np.ndarray  # (k, k) reduced linear operator
-    b: np.ndarray | None  # (k,) projected autonomous forcing
-    singular_values: np.ndarray
-    rank: int
-    rcond: float
-    mass_hat: np.ndarray | None = None  # rows × k: M V_k S_k⁻¹ (orthonormal columns)
-    interior_rows: int = 0
-    interior_weights: np.ndarray | None = None  # quadrature weights of the interior rows
-    derivative_hat: dict = field(default_factory=dict)  # alpha -> (n_int, k)
-    forcing: Callable | None = None  # t -> rows (non-autonomous forcing rows)
-    x_interior: np.ndarray | None = None
-    diagnostics: dict = field(default_factory=dict)
-
-    @cached_property  # used every window; lift and transform never change
-    def coefficient_map(self) -> np.ndarray:
-        """``(width + 1, k)``: basis coefficients per reduced coordinate."""
-        return self.lift @ self.transform
-
-    def coordinates(self, coef: np.ndarray) -> np.ndarray:
-        """Reduced coordinates ``y`` of basis coefficients ``a`` (the inverse of ``coefficient_map``
-        on its range): ``y = S_k V_kᵀ liftᵀ a``."""
-        s = self.singular_values[: self.rank]
-        return s * s * (self.transform.T @ (self.lift.T @ coef))
-
-    def fingerprint(self) -> int:
-        """A 63-bit hash of the reduced coordinates: equal only for bitwise-equal projections."""
-        import hashlib
-
-        digest = hashlib.sha256(self.transform.tobytes() + self.lift.tobytes() + self.a.tobytes()).digest()
-        return int.from_bytes(digest[:8], "little") >> 1
-
-    def evaluator(self, x: np.ndarray) -> np.ndarray:
-        """``E`` with ``u(x) = E y``: ``(n_points, k)``."""
-        return operator_rows(identity(1.0), self.network, x) @ self.coefficient_map
-
-    def fit(self, values_at, x: np.ndarray) -> np.ndarray:
-        """Reduced coordinates of the least-squares fit of values at points ``x``."""
-        rows = operator_rows(identity(1.0), self.network, x) @ self.lift
-        sol = lstsq(rows, np.asarray(values_at, dtype=float), rcond=self.rcond)
-        # y = S_k V_kᵀ z, and transformᵀ = S_k⁻¹ V_kᵀ
-        s = self.singular_values[: self.rank]
-        return s * s * (self.transform.T @ sol.coef)
-
-
-def _balance(interior_rows, groups, network, kappa):
-    """κ per boundary group for the mass rows: ``kappa · sqrt(n_int/n_g) · rms(Ψ_X) / rms(BΨ_g)``."""
-    reference = float(np.sqrt(np.mean(interior_rows[:256] ** 2)))
-    out = []
-    for g in groups:
-        if g.weight is not None:
-            out.append(g)
-            continue
-        rows = _group_rows(np.asarray(g.points[:256]), network, g, with_rhs=False)
-        scale = float(np.sqrt(np.mean(rows**2))) if rows.size else 0.0
-        w = kappa * np.sqrt(max(len(interior_rows), 1) / max(g.n_rows, 1)) * (reference / scale if scale > 0 else 1.0)
-        out.append(replace(g, weight=float(w)))
-    return out
-
-
-def _null_space(constraints: np.ndarray, tol: float = 1e-10) -> np.ndarray:
-    """Orthonormal basis of the approximate null space of the constraint rows."""
-    _, s, vt = np.linalg.svd(constraints, full_matrices=True)
-    rank = int(np.count_nonzero(s > tol * s[0])) if s.size else 0
-    return vt[rank:].T
-
-
-def build_projection(problem: EvolutionProblem, network: SampledNetwork, x_int: np.ndarray, groups: list,
-                     settings: dict, t0: float, weights: np.ndarray | None = None) -> Projection:
-    """Assemble and reduce the coefficient ODE of one time block (see the module docstring).
-
-    ``weights`` are quadrature weights of the interior rows (points drawn from a non-uniform
-    density ``q`` get ``1/√q``), so the least squares still measure the L2 norm: with an
-    unweighted non-uniform point set the projected transport operators lose their skew
-    symmetry and grow spurious modes (measured on Burgers).
-    """
-    width = network.width
-    w_int = np.ones(len(x_int)) if weights is None else np.asarray(weights, dtype=float)
-    psi_int = operator_rows(identity(1.0), network, x_int) * w_int[:, None]
-    l_int = operator_rows(problem.operator, network, x_int) * w_int[:, None]
-    boundary_mode = settings["boundary"]
-    if boundary_mode == "compliant":
-        constraint_rows = [_group_rows(np.asarray(g.points), network, g, with_rhs=False) for g in groups]
-        for g in groups:
-            if g.rhs is not None and not _is_zero(g, t0):
-                raise ValueError(f"the compliant basis needs homogeneous conditions, but {g.name!r} has non-zero data; "
-                                 "use boundary='penalty'")
-        lift = _null_space(np.vstack(constraint_rows)) if constraint_rows else np.eye(width + 1)
-        mass, stiff = psi_int @ lift, l_int @ lift
-        forcing_rows = (w_int * _source_rows(problem, x_int, t0))[:, None]
-        weighted = []
-    else:
-        lift = np.eye(width + 1)
-        weighted = _balance(psi_int, groups, network, settings["kappa"])
-        relax = settings["relaxation"]
-        if relax is None:
-            # 100× the faster of the interior operator's rate scale and 1/span: boundary values
-            # then track their data closely enough that the boundary error stays below the
-            # interior error (heat_2d: boundary RMS 6e-9 vs interior 2.3e-8; at 1× it was 2.5×
-            # the interior error).  Exact and implicit integrators do not mind the stiffness.
-            rate = float(np.sqrt(np.mean(l_int**2)) / max(np.sqrt(np.mean(psi_int**2)), 1e-300))
-            span = float(problem.t_span[1] - problem.t_span[0])
-            relax = 100.0 * max(rate, 1.0 / span)
-        mass_parts, stiff_parts = [psi_int], [l_int]
-        for g in weighted:
-            rows = g.weight * _group_rows(np.asarray(g.points), network, g, with_rhs=False)
-            mass_parts.append(rows)
-            stiff_parts.append(-relax * rows)
-        mass, stiff = np.vstack(mass_parts), np.vstack(stiff_parts)
-        settings = {**settings, "relaxation": relax}
-        forcing_rows = _forcing_rows(problem, x_int, weighted, settings["relaxation"], t0, w_int)[:, None]
-    design = np.hstack([mass, stiff, forcing_rows])
-    m = mass.shape[1]
-    # Row blocks of `chunk_rows` (default: as for static solves, which keeps designs of up to
-    # ~4 × columns rows in one block); each block is reduced to a triangle and the triangles merged.
-    chunk = settings.get("chunk_rows") or default_chunk_rows(design.shape[1], len(design))
-    (r,) = compute(tsqr_factor(da.from_array(design, chunks=(max(min(chunk, len(design)), 1), -1)),
-                               name="the collocation rows"))
-    factor = LeastSquaresFactor(r, n_columns=m, n_rows=len(design))
-    u, s, vt = factor.svd
-    keep = factor.filter_factors(settings["rcond"]) > 0
-    k = int(keep.sum())
-    transform = vt[:k].T / s[:k]
-    z = factor.r[:m, m:]
-    a = u[:, :k].T @ z[:, :m] @ transform
-    b = u[:, :k].T @ z[:, m]
-    needs_rows = (not problem.linear) or (not problem.autonomous)
-    proj = Projection(network, lift, transform, a, b if problem.autonomous else None, s, k, settings["rcond"],
-                      x_interior=x_int, interior_rows=len(x_int), interior_weights=w_int)
-    if needs_rows:
-        proj.mass_hat = mass @ transform
-        proj.forcing = (lambda t: _forcing_rows(problem, x_int, weighted, settings.get("relaxation") or 0.0, t, w_int)) \
-            if boundary_mode == "penalty" else (lambda t: w_int * _source_rows(problem, x_int, t))
-        for alpha in problem.nonlinear_derivatives:
-            alpha = tuple(alpha)
-            op = identity(1.0) if sum(alpha) == 0 else derivative(alpha)
-            proj.derivative_hat[alpha] = operator_rows(op, network, x_int) @ lift @ transform
-    eig = np.linalg.eigvals(a) if k <= 3000 else np.array([np.nan])
-    proj.diagnostics = {"rank": k, "width": width, "rows": len(design), "cutoff": settings["rcond"],
-                        "max_growth_rate": float(np.max(eig.real)), "spectral_radius": float(np.max(np.abs(eig))),
-                        "boundary": boundary_mode, "weights": {g.name: g.weight for g in weighted},
-                        "relaxation": settings.get("relaxation")}
-    return proj
-
-
-def _is_zero(group: RowGroup, t) -> bool:
-    pts = np.asarray(group.points)
-    d = group.dim
-    data = {"normal": pts[:, d : 2 * d], "t": t} if group.normals else {"t": t}
-    return bool(np.all(np.asarray(group.rhs(pts[:, :d], data)) == 0))
-
-
-def _source_rows(problem, x_int, t):
-    return np.zeros(len(x_int)) if problem.source is None else np.asarray(problem.source(x_int, t), dtype=float)
-
-
-def _forcing_rows(problem, x_int, weighted, relax, t, w_int, dt=1e-6):
-    """``F(t) = [w f_X(t); κ (g_t + λ g)]`` for the penalty formulation."""
-    parts = [w_int * _source_rows(problem, x_int, t)]
-    for g in weighted:
-        if g.rhs is None:
-            parts.append(np.zeros(g.n_rows))
-            continue
-        pts = np.asarray(g.points)
-        d = g.dim
-        base = {"normal": pts[:, d : 2 * d]} if g.normals else {}
-        value = np.asarray(g.rhs(pts[:, :d], {**base, "t": t}), dtype=float)
-        rate = 0.0 if problem.autonomous else (
-            np.asarray(g.rhs(pts[:, :d], {**base, "t": t + dt}), float) - np.asarray(g.rhs(pts[:, :d], {**base, "t": t - dt}), float)
-        ) / (2 * dt)
-        parts.append(g.weight * (rate + relax * value))
-    return np.concatenate(parts)
+__all__ = ["Evolution", "EvolutionProblem", "EvolutionResult", "Projection", "Window", "evolve"]  # re-exported
 
 
 # ----------------------------------------------------------------------------- integration
@@ -613,8 +314,8 @@ class Evolution:
         times = times[(times >= t0) & (times <= t1)]
         linear = (proj.a, proj.b) if (self.problem.linear and self.problem.autonomous) else None
         # The dense fit is held to the integrator's relative tolerance (also for 'exact', whose
-        # states carry no time-discretisation error): rtol · max(1, max |y|) in the reduced
-        # coordinates, where the field error is the coordinate error (orthonormal rows).
+        # states carry no time-discretisation error): rtol · max(1, max_t ‖y(t)‖) in the reduced
+        # coordinates, where the field's L2 error is the coordinates' (orthonormal rows).
         tol = max(float(s["rtol"]), float(s["atol"])) if self.dense_output else None
         flow = None
         if tol is not None and s["method"] == "exact":
@@ -631,10 +332,12 @@ class Evolution:
         stats = {**traj.stats, "seconds": time.perf_counter() - start}
         dense = None
         if traj.sample is not None:
-            # sampled in the reduced coordinates y (u part), stored as basis coefficients
-            # (not below the trajectory's noise floor, see ExactFlow.sampler)
-            tol = max(tol, 2.0 * traj.floor)
-            dense = fit_dense(traj.sample, t0, t1, tol, pieces=traj.pieces, output=proj.coefficient_map, block=block)
+            # Sampled in the reduced coordinates y (u part), stored as basis coefficients.
+            # Not below the trajectory's noise floor (ExactFlow.sampler; advection at β = 1000:
+            # 13 rtol), but at most 100 rtol: noise beyond that is resolved, or the window split.
+            tol = max(tol, min(2.0 * traj.floor, 100.0 * tol))
+            dense = fit_dense(traj.sample, t0, t1, tol, pieces=traj.pieces, output=proj.coefficient_map,
+                              endpoints=(traj.states[0, :k], traj.states[-1, :k]), block=block)
             stats.update(dense_pieces=dense.pieces, dense_error=dense.error, dense_tol=tol,
                          dense_seconds=time.perf_counter() - start - stats["seconds"])
         return Window(block, t0, t1, traj.times, traj.states, coefs, fields, stats, dense)

@@ -1,22 +1,142 @@
-"""Registered time-dependent problems, with exact solutions or independent references.
+"""Time-dependent problems: :class:`EvolutionProblem`, and the registered ones, with exact
+solutions or independent references.
 
-Each carries solver ``defaults`` that meet its accuracy target on a 2-core machine (the
-figures are in the issue notes and ``benchmarks/evolution_pde.py``).
+Each registered problem carries solver ``defaults`` that meet its accuracy target on a 2-core
+machine (the figures are in ``benchmarks/results``).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import numpy as np
 
-from pipeline.pde.conditions import BoundaryCondition, Dirichlet, Periodic
-from pipeline.pde.domains import Ball, Box
-from pipeline.pde.evolution import EvolutionProblem
-from pipeline.pde.operators import derivative, identity, laplacian
+from pipeline.pde.conditions import BoundaryCondition, Dirichlet, Periodic, check_boundary_coverage
+from pipeline.pde.domains import Ball, Box, Domain
+from pipeline.pde.operators import LinearOperator, derivative, identity, laplacian
 from pipeline.pde.problems import _positive, _positive_int, register
 
-__all__: list[str] = []
+__all__ = ["EvolutionProblem"]
+
+
+# ----------------------------------------------------------------------------- the problem class
+@dataclass(frozen=True, eq=False)
+class EvolutionProblem:
+    """``u_t = L u + N(u) + f`` (``time_order=2``: ``u_tt = …``) with boundary conditions.
+
+    Args:
+        name, domain, operator: as for static problems; ``operator`` is the linear part ``L``.
+        initial: ``u0(x)``.
+        t_span: ``(t0, t1)``.
+        nonlinear: ``N(u, x, t) -> (n,)`` where ``u[alpha]`` is ``∂^α u`` at the collocation
+            points for every multi-index in ``nonlinear_derivatives`` (``u[(0,) * d]`` is ``u``).
+        source: ``f(x, t)``.
+        conditions: boundary conditions; values are called as ``g(x, data)`` with ``data["t"]``.
+        time_order: 1 or 2.
+        initial_velocity: ``u_t(x, 0)`` for second-order problems.
+        exact / reference: ``u(x, t)``.
+        autonomous: ``f`` and the boundary data do not depend on time (enables exact propagation).
+        params, defaults, description: as for static problems.
+        evaluation: ``() -> (points, times)`` of the fixed space–time error grid.
+    """
+
+    name: str
+    domain: Domain
+    operator: LinearOperator
+    initial: Callable
+    t_span: tuple[float, float]
+    nonlinear: Callable | None = None
+    nonlinear_derivatives: tuple = ()
+    source: Callable | None = None
+    conditions: tuple = ()
+    time_order: int = 1
+    initial_velocity: Callable | None = None
+    exact: Callable | None = None
+    reference: Callable | None = None
+    autonomous: bool = True
+    description: str = ""
+    params: dict = field(default_factory=dict)
+    defaults: dict = field(default_factory=dict)
+    evaluation: Callable | None = None
+    free_boundary: tuple = ()
+
+    def __post_init__(self):
+        d = self.domain.dim
+        free = (self.free_boundary,) if isinstance(self.free_boundary, str) else tuple(self.free_boundary or ())
+        object.__setattr__(self, "free_boundary", free)
+        check_boundary_coverage(self.domain, self.conditions, self.free_boundary, problem=self.name)
+        self.operator.check_dim(d)
+        if self.initial is None or not callable(self.initial):
+            raise ValueError(f"problem {self.name!r} needs an initial condition u0(x)")
+        if self.time_order not in (1, 2):
+            raise ValueError(f"time_order must be 1 or 2, got {self.time_order!r}")
+        if self.time_order == 2 and self.initial_velocity is None:
+            raise ValueError(f"problem {self.name!r} is second order in time and needs initial_velocity u_t(x, 0)")
+        if self.time_order == 2 and self.nonlinear is not None:
+            raise ValueError("nonlinear terms are supported for first-order problems only")
+        _check_span(self.t_span)
+        for alpha in self.nonlinear_derivatives:
+            if len(tuple(alpha)) != d:
+                raise ValueError(f"nonlinear derivative {alpha} needs {d} entries (one per dimension)")
+
+    @property
+    def truth(self):
+        return self.exact if self.exact is not None else self.reference
+
+    @property
+    def linear(self) -> bool:
+        return self.nonlinear is None
+
+    def max_order(self) -> int:
+        orders = [self.operator.order] + [sum(a) for a in self.nonlinear_derivatives]
+        orders += [c.max_order(self.domain.dim) for c in self.conditions]
+        return max(orders)
+
+    def evaluation_grid(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(points, times)``: default 201 points (1-D) / 51² (2-D) / 2000 random points, 11 times."""
+        if self.evaluation is not None:
+            return self.evaluation()
+        d = self.domain.dim
+        lo, hi = self.domain.bounds
+        if d <= 2:
+            m = 201 if d == 1 else 51
+            axes = [np.linspace(lo[i], hi[i], m) for i in range(d)]
+            pts = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, d)
+            pts = pts[self.domain.contains(pts)]
+        else:
+            pts = self.domain.sample_interior(2000, seed=2024)
+        return pts, np.linspace(self.t_span[0], self.t_span[1], 11)
+
+    def spatial(self, t: float):
+        """The static problem of the spatial part at time ``t`` (for collocation groups)."""
+        from pipeline.pde.problems import StaticProblem
+
+        source = self.source
+        f = (lambda x: source(x, t)) if source is not None else (lambda x: np.zeros(len(x)))
+        conds = tuple(_at_time(c, t) for c in self.conditions)
+        return StaticProblem(self.name, self.domain, self.operator, f, conds, free_boundary=self.free_boundary)
+
+
+def _check_span(span):
+    try:
+        t0, t1 = (float(v) for v in span)
+    except (TypeError, ValueError):
+        raise ValueError(f"t_span must be two numbers (t0, t1), got {span!r}") from None
+    if not (np.isfinite(t0) and np.isfinite(t1)) or t1 <= t0:
+        raise ValueError(f"the time span must be non-empty and increasing, got ({t0}, {t1})")
+
+
+def _at_time(condition, t):
+    if isinstance(condition, BoundaryCondition) and callable(condition.value):
+        value = condition.value
+        # the time passed with the data (by the forcing rows) wins over the block time
+        return replace(condition, value=lambda x, data, _v=value, _t=t: _v(x, {"t": _t, **(data or {})}))
+    return condition
+
+
+# ----------------------------------------------------------------------------- the registry
 
 
 def _grid_1d(lo, hi, t0, t1, n_x=201, n_t=11):

@@ -117,15 +117,13 @@ def _phi1(z: np.ndarray) -> np.ndarray:
 class ExactFlow:
     """Exact samples of ``y^(order) = A y + b`` at any times, for dense output.
 
-    Made once per operator (the eigendecomposition and the exponentials are cached): a time
-    block's windows share it.
+    Made once per operator (the eigendecomposition is cached): a time block's windows share it.
     """
 
     def __init__(self, a: np.ndarray, b: np.ndarray | None, order: int):
         self.a = np.asarray(a, dtype=float)
         self.b = None if b is None else np.asarray(b, dtype=float)
         self.order = int(order)
-        self._exponentials: dict[float, np.ndarray] = {}
 
     @cached_property
     def augmented(self) -> np.ndarray:
@@ -141,11 +139,8 @@ class ExactFlow:
         return lam, vec, lu
 
     def exponential(self, dt: float) -> np.ndarray:
-        """``expm(E dt)`` of the augmented matrix, cached by ``dt``."""
-        key = float(dt)
-        if key not in self._exponentials:
-            self._exponentials[key] = scipy.linalg.expm(self.augmented * key)
-        return self._exponentials[key]
+        """``expm(E dt)`` of the augmented matrix."""
+        return scipy.linalg.expm(self.augmented * float(dt))
 
     def sampler(self, trajectory: Trajectory, tol: float):
         """``(sample, pieces, floor)`` for :func:`pipeline.pde.dense.fit_dense` over a trajectory's span.
@@ -297,12 +292,14 @@ class _PiecewiseExponential:
     def grid(self, t0: float, h: float, pieces: int, offsets: np.ndarray) -> np.ndarray:
         if not np.isclose(t0, self.t0, rtol=0.0, atol=1e-12 * max(1.0, abs(t0))):
             raise ValueError(f"this sampler starts at t = {self.t0}, not {t0}")
-        step = self.flow.exponential(h)
+        # not cached on the flow: every try of a fit has other offsets ((n+1)² numbers each)
+        cache = {float(o): self.flow.exponential(o) for o in np.unique(np.append(offsets, h))}
+        step = cache[float(h)]
         starts = np.empty((len(self.z0), pieces))
         starts[:, 0] = self.z0
         for p in range(1, pieces):  # the same propagation as the integrator's
             starts[:, p] = step @ starts[:, p - 1]
-        rows = np.concatenate([self.flow.exponential(o)[: self.k] for o in offsets])  # (offsets·k, n)
+        rows = np.concatenate([cache[float(o)][: self.k] for o in offsets])  # (offsets·k, n)
         return (rows @ starts).reshape(len(offsets), self.k, pieces).transpose(2, 0, 1)
 
     def __call__(self, times) -> np.ndarray:
@@ -310,52 +307,6 @@ class _PiecewiseExponential:
         unique, inverse = np.unique(times - self.t0, return_inverse=True)
         values = np.stack([self.flow.exponential(d)[: self.k] @ self.z0 for d in unique])
         return values[inverse.ravel()]
-
-
-class _LazyDenseOutput(scipy.integrate.DenseOutput):
-    """DOP853's interpolant of one step, built when first called.
-
-    DOP853 spends three more right-hand sides per step on its dense output; kept for every
-    step (``dense_output=True``) that is +25% evaluations, most of them for steps no sample
-    falls in.  Deferred, the same arithmetic (:meth:`scipy.integrate.DOP853._dense_output_impl`
-    on a copy of the step's stages) runs only for the steps that are sampled: the steps, the
-    states at ``t_eval`` and ``nfev`` are those of a run without dense output.
-    """
-
-    def __init__(self, solver):
-        super().__init__(solver.t_old, solver.t)
-        k = solver.K_extended
-        stages = np.empty_like(k)
-        stages[: solver.n_stages + 1] = k[: solver.n_stages + 1]  # the rows the step filled
-        self._step = _StepCopy(stages, solver)
-        self._dense = None
-
-    def _call_impl(self, t):
-        if self._dense is None:
-            self._dense = scipy.integrate.DOP853._dense_output_impl(self._step)
-            self._step = None
-        return self._dense._call_impl(t)
-
-
-class _StepCopy:
-    """The attributes :meth:`DOP853._dense_output_impl` reads, frozen at the end of a step."""
-
-    def __init__(self, stages, solver):
-        self.K_extended = stages
-        self.h_previous, self.t_old, self.t, self.n = solver.h_previous, solver.t_old, solver.t, solver.n
-        self.y_old, self.y, self.f = solver.y_old.copy(), solver.y.copy(), solver.f.copy()
-        self.fun, self.n_stages = solver.fun, solver.n_stages
-        self.A_EXTRA, self.C_EXTRA, self.D = solver.A_EXTRA, solver.C_EXTRA, solver.D
-
-
-class _LazyDOP853(scipy.integrate.DOP853):
-    def _dense_output_impl(self):
-        return _LazyDenseOutput(self)
-
-
-#: the deferred interpolant needs these DOP853 internals (else: the eager one)
-_LAZY_DOP853 = all(hasattr(scipy.integrate.DOP853, a) for a in ("A_EXTRA", "C_EXTRA", "D", "n_stages")) and \
-    hasattr(scipy.integrate.DOP853, "_dense_output_impl")
 
 
 def integrate(
@@ -425,9 +376,8 @@ def integrate(
             kwargs["jac"] = np.block([[np.zeros((k, k)), np.eye(k)], [a, np.zeros((k, k))]])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=RuntimeWarning)
-        solver = _LazyDOP853 if (method == "DOP853" and dense is not None and _LAZY_DOP853) else method
         sol = scipy.integrate.solve_ivp(
-            rhs, (times[0], times[-1]), np.asarray(state0, float), method=solver, t_eval=times,
+            rhs, (times[0], times[-1]), np.asarray(state0, float), method=method, t_eval=times,
             rtol=rtol, atol=atol, events=blow_up, dense_output=dense is not None, **kwargs,
         )
     stats = {"method": method, "nfev": int(sol.nfev), "njev": int(sol.njev), "nlu": int(sol.nlu),
@@ -440,10 +390,12 @@ def integrate(
     if sol.status < 0:
         raise DivergenceError(f"the integrator failed: {sol.message}", traj)
     if dense is not None:
-        # solve_ivp's interpolants of every step (DOP853's deferred, see _LazyDenseOutput).  A
-        # piece of 17 Chebyshev nodes spans at least a few steps of these methods (order <= 8),
-        # many more where the steps are limited by stability (Burgers, DOP853: 337 steps, 7
-        # pieces): start at 1/32 of the steps and let the fit double or halve.
+        # solve_ivp's interpolants of every step: the steps do not change, but DOP853 spends 3
+        # more right-hand sides per step on them (Burgers: +23% evaluations, ~+10% run time;
+        # deferring them to the sampled steps saved nothing measurable: 7 pieces × 33 samples
+        # touch most of the 337 steps).  A piece of 17 Chebyshev nodes spans at least a few
+        # steps of these methods (order <= 8), many more where the steps are limited by
+        # stability (Burgers): start at 1/32 of the steps and let the fit double or halve.
         ode, k = sol.sol, len(state0) // order
         steps = len(ode.ts) - 1
         traj.sample = lambda t: ode(np.asarray(t, dtype=float))[:k].T

@@ -148,6 +148,9 @@ class WorkflowKind:
         name: stored as the run's ``kind`` attribute; selects the kind when a store is opened.
         label: how messages name it.
         section: the config section that selects it (``problem``, ``data``, ``hamiltonian``, ``lti``).
+        sections: the config sections the kind brings (its ``section`` and any other, e.g.
+            ``model`` with ``data``): registered into :data:`pipeline.config.SCHEMA`.
+        task: what the task section describes, for messages ("a PDE").
         keys: ``section -> keys`` that take effect for this kind, besides the keys every kind
             honours (:data:`pipeline.config.ALWAYS_APPLIES`); any other key set in a workflow
             is refused before work.
@@ -158,6 +161,8 @@ class WorkflowKind:
     name: str = ""
     label: str = ""
     section: str = ""
+    sections: dict = {}
+    task: str = ""
     keys: dict = {}
     devices: tuple = ("cpu",)
     stages: tuple = ()

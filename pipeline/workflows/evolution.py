@@ -18,7 +18,7 @@ import numpy as np
 from pipeline.config import ConfigError
 from pipeline.store import PointLayout, StoreSpec, Variable, field_time_chunk, point_layout
 from pipeline.workflows.base import Clock, MemberTask, Plan, WorkflowKind, member_variables, padded
-from pipeline.workflows.pde import (PDESettings, ProblemCache, basis_spec, build_problem, field_spec, is_evolution,
+from pipeline.workflows.pde import (PROBLEM_SECTION, PDESettings, ProblemCache, basis_spec, build_problem, field_spec, is_evolution,
                                     pde_info, shared_width, stored_layers, sweep_exact, write_basis)
 
 __all__ = ["EvolutionKind"]
@@ -47,6 +47,8 @@ class EvolutionKind(WorkflowKind):
     name = "evolution"
     label = "time-dependent PDE"
     section = "problem"
+    sections = {"problem": PROBLEM_SECTION}
+    task = 'a PDE'
     keys = EVOLUTION_KEYS
     devices = ("cpu",)
     stages = ("project", "integrate", "write")  # sampling the basis is part of each block's projection

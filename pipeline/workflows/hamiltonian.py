@@ -15,12 +15,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.config import ConfigError
+from pipeline.config import NULL, ConfigError, Field, Section, non_negative_int, positive, positive_int
 from pipeline.store import PointLayout, StoreSpec, Variable, point_layout
 from pipeline.workflows.base import Clock, MemberTask, Plan, WorkflowKind, member_variables, padded
 from pipeline.workflows.pde import basis_spec, field_spec, shared_width, stored_layers, sweep_exact, write_basis
 
 __all__ = ["HamiltonianKind", "HamiltonianSettings", "build_system", "state_names"]
+
+
+HAMILTONIAN_SECTION = Section({
+    "system": Field(str, doc="Hamiltonian system (pendulum, lotka_volterra, henon_heiles, double_pendulum, "
+                             "coupled_oscillators)"),
+    "params": Field(dict, {}, doc="system parameters, e.g. {dof: 10} for coupled_oscillators"),
+    "n_train": Field(int, 10_000, check=positive_int, doc="uniform training states of the system's box"),
+    "n_test": Field(int, 5_000, check=positive_int, doc="independent test states (the error and the store)"),
+    "data_seed": Field(int, 0, check=non_negative_int, doc="seed of the training and test draws"),
+    "flow_step": Field((float, NULL), None, check=positive,
+                       doc="Δt: learn from flow-map pairs (x, x after Δt) instead of time derivatives"),
+    "rollout_steps": Field(int, 1000, check=non_negative_int, doc="symplectic-Euler steps of the rollout"),
+    "rollout_dt": Field(float, 0.01, check=positive, doc="step of the rollout"),
+    "rollout_states": Field(int, 4, check=non_negative_int, doc="initial states (the first test states)"),
+}, doc="a Hamiltonian network fitted from a system's samples (instead of a problem)", optional=True)
 
 
 @dataclass(frozen=True)
@@ -98,6 +113,8 @@ class HamiltonianKind(WorkflowKind):
     name = "hamiltonian"
     label = "Hamiltonian"
     section = "hamiltonian"
+    sections = {"hamiltonian": HAMILTONIAN_SECTION}
+    task = 'a Hamiltonian network'
     keys = {"basis": ("width", "activation", "sampler", "weight_scale", "bias_scale"), "solver": ("rcond",),
             "compute": ("chunk_rows",)}
     devices = ("cpu",)

@@ -17,11 +17,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.config import ConfigError
+from pipeline.config import NULL, ConfigError, Field, Section, positive, positive_int
 from pipeline.store import StoreSpec, Variable, open_group
 from pipeline.workflows.base import Clock, MemberTask, Plan, WorkflowKind, member_variables
 
 __all__ = ["LTIKind", "LTISettings", "build_lti_system", "lti_input"]
+
+
+LTI_SECTION = Section({
+    "system": Field(str, doc="LTI system (diffusion_2d, convection_diffusion, mass_spring_chain, jordan)"),
+    "params": Field(dict, {}, doc="system parameters, e.g. {n: 30}"),
+    "modes": Field((int, NULL), None, check=positive_int, doc="keep the slowest modes only (null: all)"),
+    "hold": Field(str, "foh", choices=("foh", "zoh"), doc="piecewise-linear or piecewise-constant input"),
+    "input": Field(str, "sine", choices=("sine", "step", "random"),
+                   doc="input signal: sines plus steps, a unit step, or random values (seeded per member)"),
+    "t_end": Field(float, 1.0, check=positive, doc="end of the simulated interval (it starts at 0)"),
+    "steps": Field(int, 1000, check=positive_int, doc="uniform steps of the simulation"),
+    "reference": Field(bool, True, doc="compare with scipy.signal.lsim on the dense system"),
+    "cond_limit": Field(float, 1e8, check=positive, doc="largest modal-transformation condition number"),
+}, doc="a continuous-time network constructed from (A, B, C, D) (instead of a problem)", optional=True)
 
 
 @dataclass(frozen=True)
@@ -107,6 +121,8 @@ class LTIKind(WorkflowKind):
     name = "lti"
     label = "LTI"
     section = "lti"
+    sections = {"lti": LTI_SECTION}
+    task = 'an LTI network'
     keys: dict = {}  # basis, solver, collocation and time keys do not apply
     devices = ("cpu",)
     stages = ("construct", "simulate", "reference", "write")

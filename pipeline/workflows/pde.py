@@ -17,12 +17,27 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import ConfigError
+from pipeline.config import NULL, ConfigError, Field, Section, module_spec
 from pipeline.ensemble import MemberGrid
 from pipeline.store import PointLayout, StoreSpec, Variable, point_layout
 from pipeline.workflows.base import Clock, MemberTask, Plan, WorkflowKind, member_variables, padded
 
 __all__ = ["PDESettings", "ProblemCache", "StaticKind", "build_problem", "is_evolution"]
+
+
+def _one_source(section: dict) -> str | None:
+    if (section["name"] is None) == (section["module"] is None):
+        return "problem needs exactly one of 'problem.name' (registry) or 'problem.module' (your file)"
+    return None
+
+
+#: the ``problem:`` section (registered by both PDE kinds)
+PROBLEM_SECTION = Section({
+    "name": Field((str, NULL), None, doc="registry problem (`pipeline problems` lists them)"),
+    "params": Field(dict, {}, doc="problem parameters, e.g. {beta: 40}"),
+    "module": Field((str, NULL), None, check=module_spec,
+                    doc="a user problem: 'file.py:function' returning a StaticProblem or EvolutionProblem"),
+}, doc="the PDE to solve", optional=True, check=_one_source)
 
 
 # ----------------------------------------------------------------------------- problems
@@ -49,20 +64,29 @@ def build_problem(section: dict):
 
 
 class ProblemCache:
-    """Problems built once per distinct ``problem`` section (members share them)."""
+    """Problems built once per distinct ``problem`` section on the client (members share them).
 
-    def __init__(self):
-        self._built = {}
+    One instance serves the whole client process, so choosing the kind and planning the store
+    build each problem once; a user's module is rebuilt when its file changes.
+    """
+
+    _shared: dict = {}
 
     def __call__(self, section: dict):
-        key = json.dumps(section, sort_keys=True, default=str)
-        if key not in self._built:
-            self._built[key] = build_problem(section)
-        return self._built[key]
+        stamp = None
+        if section.get("module"):
+            file = Path(section["module"].rpartition(":")[0])
+            stamp = file.stat().st_mtime_ns if file.is_file() else None
+        key = json.dumps(section, sort_keys=True, default=str), stamp
+        if key not in self._shared:
+            if len(self._shared) >= 64:
+                self._shared.clear()
+            self._shared[key] = build_problem(section)
+        return self._shared[key]
 
 
 def is_evolution(problem) -> bool:
-    from pipeline.pde.evolution import EvolutionProblem
+    from pipeline.pde.evolution_problems import EvolutionProblem
 
     return isinstance(problem, EvolutionProblem)
 
@@ -216,6 +240,8 @@ class StaticKind(WorkflowKind):
     name = "static"
     label = "static PDE"
     section = "problem"
+    sections = {"problem": PROBLEM_SECTION}
+    task = 'a PDE'
     keys = STATIC_KEYS
     devices = ("cpu", "gpu")
     stages = ("sample", "solve", "write")

@@ -6,12 +6,12 @@ one line here (docs/design.md §6.3).
 
 from __future__ import annotations
 
-from pipeline.config import ConfigError
+from pipeline.config import ConfigError, register_sections
 from pipeline.workflows.base import WorkflowKind
 from pipeline.workflows.evolution import EvolutionKind
 from pipeline.workflows.hamiltonian import HamiltonianKind
 from pipeline.workflows.lti import LTIKind
-from pipeline.workflows.pde import ProblemCache, StaticKind, build_problem, is_evolution
+from pipeline.workflows.pde import ProblemCache, StaticKind, is_evolution
 from pipeline.workflows.supervised import SupervisedKind
 
 __all__ = ["get_kind", "kind_for", "kinds"]
@@ -20,9 +20,9 @@ __all__ = ["get_kind", "kind_for", "kinds"]
 KINDS: dict[str, WorkflowKind] = {k.name: k for k in (StaticKind(), EvolutionKind(), SupervisedKind(),
                                                       HamiltonianKind(), LTIKind())}
 
-def select_pde(cfg: dict, cache: ProblemCache | None = None) -> WorkflowKind:
+def select_pde(cfg: dict) -> WorkflowKind:
     """A ``problem`` workflow is static or time-dependent by the problem it builds."""
-    problem = (cache or build_problem)(cfg["problem"])
+    problem = ProblemCache()(cfg["problem"])
     return KINDS["evolution"] if is_evolution(problem) else KINDS["static"]
 
 
@@ -33,6 +33,10 @@ SECTIONS = {
     "hamiltonian": lambda cfg: KINDS["hamiltonian"],
     "lti": lambda cfg: KINDS["lti"],
 }
+
+
+for _kind in KINDS.values():  # each kind's config sections join the one schema
+    register_sections(_kind.section, _kind.sections, _kind.task)
 
 
 def kinds() -> list[WorkflowKind]:

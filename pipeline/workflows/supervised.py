@@ -12,12 +12,47 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.config import ConfigError
+from pipeline.config import (NULL, NUMBER, ConfigError, Field, Section, fraction_open, non_negative, non_negative_int,
+                             positive_int, widths)
+from pipeline.datasets import DATASETS
 from pipeline.store import PointLayout, StoreSpec, point_layout
 from pipeline.workflows.base import Clock, MemberTask, Plan, WorkflowKind, member_variables, padded
 from pipeline.workflows.pde import basis_spec, field_spec, shared_width, stored_layers, write_basis
 
 __all__ = ["SupervisedKind", "SupervisedSettings"]
+
+
+def _data_source(section: dict) -> str | None:
+    if (section["function"] is None) == (section["path"] is None):
+        return "data needs exactly one of 'data.function' (synthetic) or 'data.path' (a file)"
+    if section["path"] is not None and (not section["inputs"] or not section["target"]):
+        return "data.path needs 'data.inputs' (a list of columns) and 'data.target'"
+    if not all(isinstance(c, str) for c in section["inputs"]):
+        return f"data.inputs must be a list of column names, got {section['inputs']!r}"
+    return None
+
+
+DATA_SECTION = Section({
+    "function": Field((str, NULL), None, choices=tuple(DATASETS) + (None,), doc="named synthetic data set"),
+    "n_train": Field(int, 10_000, check=positive_int, doc="training samples (synthetic)"),
+    "n_test": Field(int, 10_000, check=positive_int, doc="test samples (synthetic)"),
+    "noise": Field(NUMBER, 0.0, check=non_negative, doc="std of Gaussian noise on the training targets"),
+    "path": Field((str, NULL), None, doc="a .csv, .nc or .zarr file instead of a synthetic set"),
+    "inputs": Field(list, [], doc="input columns / variables of the file"),
+    "target": Field((str, NULL), None, doc="target column / variable of the file"),
+    "task": Field(str, "regression", choices=("regression", "classification"), doc="for a file"),
+    "test_fraction": Field(float, 0.2, check=fraction_open, doc="share of the file's rows held out"),
+    "seed": Field(int, 0, check=non_negative_int, doc="seed of the data draw or split"),
+}, doc="supervised data (instead of a problem)", optional=True, check=_data_source)
+
+MODEL_SECTION = Section({
+    "hidden_layer_sizes": Field((int, list), [512], check=widths, doc="width per hidden layer"),
+    "rcond": Field((float, NULL), 1e-10, check=fraction_open, doc="truncation of the output-layer solve"),
+    "ridge": Field((float, int, NULL), None, check=non_negative, doc="Tikhonov λ of the output layer"),
+    "prune": Field((float, NULL), None, check=fraction_open, doc="neuron pruning tolerance"),
+    "pool_size": Field(int, 20_000, check=lambda v: None if v >= 2 else "must be >= 2",
+                       doc="SWIM candidate pool"),
+}, doc="supervised model (with `data`)")
 
 
 @dataclass(frozen=True)
@@ -62,6 +97,8 @@ class SupervisedKind(WorkflowKind):
     name = "supervised"
     label = "supervised"
     section = "data"
+    sections = {"data": DATA_SECTION, "model": MODEL_SECTION}
+    task = 'supervised'
     keys = {"model": ("hidden_layer_sizes", "rcond", "ridge", "prune", "pool_size"),
             "basis": ("activation", "sampler"), "compute": ("chunk_rows",)}
     devices = ("cpu",)
