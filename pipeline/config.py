@@ -23,6 +23,9 @@ from typing import Any, Callable
 
 import yaml
 
+from pipeline.nn.activations import ACTIVATIONS as _ACTIVATION_REGISTRY
+from pipeline.nn.samplers import SAMPLERS as _SAMPLER_REGISTRY
+
 
 __all__ = ["ALWAYS_APPLIES", "ConfigError", "Field", "SCHEMA", "Section", "TASK_SECTIONS", "apply_override", "register_sections",
            "load_workflow", "validate"]
@@ -102,8 +105,8 @@ _NUMBER = (int, float)
 _FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 _NONE = type(None)
 NUMBER, NULL = _NUMBER, _NONE  # for the sections the workflow kinds declare
-SAMPLERS = ("swim", "uswim", "aswim", "elm")
-ACTIVATIONS = ("tanh", "sin", "relu", "logistic")
+SAMPLERS = tuple(_SAMPLER_REGISTRY)  # the names pipeline.nn resolves: a new sampler is one entry there
+ACTIVATIONS = tuple(_ACTIVATION_REGISTRY)
 POINT_RULES = ("uniform", "sobol", "halton", "grid")
 METHODS = ("exact", "RK45", "RK23", "DOP853", "LSODA", "BDF", "Radau")
 

@@ -185,17 +185,19 @@ def _nearest(x_pool: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
     return idx[:, 1:]
 
 
+#: samplers by name: the estimators, the PDE solvers and the workflows' ``basis.sampler`` take these
 SAMPLERS = {
-    "elm": lambda: ELMSampler(),
     "swim": lambda: SWIMSampler("data"),
     "uswim": lambda: SWIMSampler("uniform"),
     "aswim": lambda: SWIMSampler("adaptive"),
+    "elm": lambda: ELMSampler(),
 }
 
 
 def get_sampler(sampler) -> ELMSampler | SWIMSampler:
-    """A sampler from its name (``elm``, ``swim``, ``uswim``, ``aswim``) or the instance."""
-    if isinstance(sampler, (ELMSampler, SWIMSampler)):
+    """A sampler from its name (``elm``, ``swim``, ``uswim``, ``aswim``) or the instance (any
+    object with ``passes`` and ``sample_block``)."""
+    if hasattr(sampler, "sample_block") and hasattr(sampler, "passes"):
         return sampler
     try:
         return SAMPLERS[sampler]()

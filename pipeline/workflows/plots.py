@@ -25,12 +25,14 @@ def pyplot():
     return plt
 
 
-def log_magnitude(values):
-    """log10 of magnitudes, floored where stored fields carry no more digits (float32)."""
+def log_magnitude(values, floor=None):
+    """log10 of magnitudes, floored at ``floor`` (default: 1e-9 of the largest): differences of
+    stored float32 fields carry no digits below the dtype's resolution."""
     values = np.abs(np.asarray(values, dtype=float))
-    finite = values[np.isfinite(values)]
-    floor = max(float(finite.max()) if finite.size else 0.0, 1e-300) * 1e-9
-    return np.log10(np.maximum(values, floor))
+    if floor is None:
+        finite = values[np.isfinite(values)]
+        floor = (float(finite.max()) if finite.size else 0.0) * 1e-9
+    return np.log10(np.maximum(values, max(floor, 1e-300)))
 
 
 def plot_fields(result, plt):
@@ -43,9 +45,13 @@ def plot_fields(result, plt):
         if root.sizes["member"] > 1 else None
     space = [d for d in u.dims if d != "time"]
     timed = "time" in u.dims
+    when = ""
     if timed and len(space) == 2:  # a 2-D field: the last output time
+        when = f" at t = {float(u['time'][-1]):.4g}"
         u, exact, spread = (None if a is None else a.isel(time=-1) for a in (u, exact, spread))
         timed = False
+    # errors and spreads of stored fields resolve down to the stored dtype's rounding of u
+    resolution = float(np.finfo(root["u"].dtype).eps) * float(np.nanmax(np.abs(u.values)))
     panels = [("u (first member)", u, "viridis")]
     if exact is not None:
         panels.append(("log10 |error|", u - exact, "magma"))
@@ -53,12 +59,12 @@ def plot_fields(result, plt):
         panels.append(("log10 ensemble spread", spread, "magma"))
     fig, axes = plt.subplots(1, len(panels) + 1, figsize=(4.3 * (len(panels) + 1), 3.6))
     for ax, (title, field, cmap) in zip(axes, panels):
-        shown = field if cmap == "viridis" else field.copy(data=log_magnitude(field.values))
+        shown = field if cmap == "viridis" else field.copy(data=log_magnitude(field.values, resolution))
         if space == ["point"]:
             ax.hist(shown.values.ravel()[np.isfinite(shown.values.ravel())], bins=60)
         else:
             shown.plot(ax=ax, cmap=cmap, add_colorbar=True, **({"x": "time"} if timed else {}))
-        ax.set_title(title)
+        ax.set_title(title + when)
     last = axes[-1]
     if timed and len(space) == 1:
         for i in np.linspace(0, u.sizes["time"] - 1, 4).astype(int):

@@ -22,7 +22,7 @@ from pipeline._version import __version__
 from pipeline.cluster import connect, inline, single_blas_thread
 from pipeline.config import ConfigError
 from pipeline.ensemble import expand_members
-from pipeline.store import StoreExists, create_store, read_attrs
+from pipeline.store import LAYOUT_VERSION, StoreExists, create_store, read_attrs
 from pipeline.workflows.base import MemberTask, Plan, WorkflowKind, check_keys
 from pipeline.workflows.metrics import add_ensemble_variables, finalize, run_metrics
 from pipeline.workflows.progress import Progress
@@ -70,6 +70,9 @@ def _open_store(path: str, plan: Plan, *, overwrite: bool, resume: bool) -> None
         if not Path(path).exists():
             raise ConfigError(f"--resume: there is no store at {path!r} to resume")
         attrs = read_attrs(path)
+        if attrs.get("layout_version", 1) != LAYOUT_VERSION:
+            raise ConfigError(f"--resume: the store at {path!r} has layout version {attrs.get('layout_version', 1)} "
+                              f"(this version writes {LAYOUT_VERSION}); run it again with --overwrite")
         if attrs.get("workflow_hash") != plan.spec.attrs["workflow_hash"]:
             raise ConfigError(f"--resume: the store at {path!r} was written by another workflow "
                               "(its settings differ); use a new --output or --overwrite")
