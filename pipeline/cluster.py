@@ -11,20 +11,49 @@ from :func:`compute`.
 
 from __future__ import annotations
 
+import functools
 import threading
 from contextlib import contextmanager
 
 import dask
-from threadpoolctl import threadpool_limits
 
-__all__ = ["compute", "inline", "single_blas_thread"]
+__all__ = ["blas_limited", "compute", "inline", "on_cluster", "single_blas_thread"]
 
 _LOCAL = threading.local()
 
 
+_CONTROLLER = None
+
+
 def single_blas_thread():
-    """Context manager pinning BLAS/OpenMP pools of this process to one thread."""
-    return threadpool_limits(limits=1)
+    """Context manager pinning BLAS/OpenMP pools of this process to one thread.
+
+    One ``ThreadpoolController`` is made on first use (the libraries are loaded by then):
+    entering a limit then costs ~15 µs instead of ~0.5 ms for a fresh ``threadpool_limits``.
+    """
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1)
+
+
+def blas_limited(function):
+    """Decorate a public entry point so its BLAS calls use one thread.
+
+    Their heavy graphs already run under :func:`compute`; what is left in the calling thread
+    are loops over small matrices (the right-hand sides of a projected ODE, exponentials and
+    SVDs of k × k factors), where more BLAS threads only fight over the cores: Burgers took
+    215 s wall with two OpenBLAS threads on a loaded two-core machine and 13 s with one
+    (``python benchmarks/blas_threads.py`` measures it).
+    """
+    @functools.wraps(function)
+    def limited(*args, **kwargs):
+        with single_blas_thread():
+            return function(*args, **kwargs)
+
+    return limited
 
 
 @contextmanager
@@ -43,13 +72,34 @@ def inline():
         _LOCAL.inline = previous
 
 
+@contextmanager
+def on_cluster(client):
+    """Send the nested computations of this thread to the cluster of ``client``.
+
+    Used inside a task that is too large for one worker (a split member, docs/design.md §5.1):
+    its sampling blocks, assembly row blocks and TSQR leaves become tasks of the whole
+    cluster, and only the small factors come back to this task (it runs seceded from its
+    worker's thread pool, inside ``distributed.worker_client``).
+    """
+    previous = getattr(_LOCAL, "client", None)
+    _LOCAL.client = client
+    try:
+        yield
+    finally:
+        _LOCAL.client = previous
+
+
 def compute(*collections, **kwargs):
     """``dask.compute`` with BLAS pinned to one thread in this process.
 
     The scheduler is whatever Dask would use (an active distributed ``Client``, the
     ``scheduler=`` keyword, or ``dask.config``); keyword arguments go to ``dask.compute``.
-    Inside :func:`inline` the graph runs synchronously in the calling thread.
+    Inside :func:`inline` the graph runs synchronously in the calling thread; inside
+    :func:`on_cluster` it runs on that cluster.
     """
+    client = getattr(_LOCAL, "client", None)
+    if client is not None:
+        return tuple(client.gather(client.compute(list(collections), **kwargs)))
     if getattr(_LOCAL, "inline", False):
         kwargs.setdefault("scheduler", "synchronous")
         return dask.compute(*collections, **kwargs)

@@ -165,6 +165,10 @@ SCHEMA = Section({
         "threads": Field(int, 1, check=positive_int, doc="threads per local worker"),
         "device": Field(str, "cpu", choices=("cpu", "gpu")),
         "chunk_rows": Field((int, _NONE), None, check=positive_int, doc="rows per least-squares block"),
+        "split_members": Field((str, bool), "auto", check=lambda v: None if v in (True, False, "auto")
+                               else "must be true, false or auto",
+                               doc="run a member's own graphs on the whole cluster (auto: when members are "
+                                   "fewer than workers or too large for one)"),
         "timeout": Field(_NUMBER, 10.0, check=positive, doc="seconds to wait for a scheduler"),
         "dashboard": Field(bool, True, doc="start the Dask dashboard of a local cluster on a free port"),
         "tls": Section({

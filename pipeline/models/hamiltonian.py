@@ -21,7 +21,7 @@ import dask.array as da
 import numpy as np
 
 from pipeline.backend import COMPUTE_DTYPE
-from pipeline.cluster import compute
+from pipeline.cluster import blas_limited, compute
 from pipeline.linalg import LeastSquaresFactor, check_regularisation, default_chunk_rows, tsqr_factor
 from pipeline.nn import (
     ELMSampler,
@@ -145,6 +145,7 @@ class HamiltonianNetwork:
         return get_sampler(self.sampler)
 
     # -------------------------------------------------------------------- fitting
+    @blas_limited
     def fit(self, x, dx, *, values=None, reference=None):
         """Fit ``H`` from states ``x`` ``(N, 2n)`` and time derivatives ``dx = (q̇, ṗ)``.
 
@@ -165,6 +166,7 @@ class HamiltonianNetwork:
                 raise ValueError("values must be finite, one per sample")
         return self._fit_rows(x, x, dx, sampler, values, reference)
 
+    @blas_limited
     def fit_flow_map(self, x0, x1, dt: float, *, reference=None, correct: bool = True):
         """Fit from pairs ``(x_k, x_{k+1})`` of a flow map with step ``dt`` (symplectic Euler).
 
@@ -247,6 +249,7 @@ class HamiltonianNetwork:
         x = _check_states(x, dim=2 * self.dof_)
         return self.network_.layers[0].gradient(x, self.coef_)
 
+    @blas_limited
     def predict(self, x) -> np.ndarray:
         """``H`` at states ``x`` (flow-map fits include the first-order correction)."""
         x = _check_states(x, dim=2 * self.dof_)

@@ -24,6 +24,8 @@ import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from pipeline.cluster import blas_limited
+
 __all__ = ["LTINetwork", "LTIResult"]
 
 EPS = np.finfo(float).eps
@@ -72,6 +74,7 @@ class LTINetwork:
             clusters merge into one cascaded block).
     """
 
+    @blas_limited
     def __init__(self, A, B, C, D=None, *, modes: int | None = None, cond_limit: float = 1e8,
                  block_bound: float = 1e3):
         A = _as_matrix(A, "A")
@@ -211,6 +214,7 @@ class LTINetwork:
                 groups.append((slice(b.start, b.start + k), phi[row], g0[row], g1[row] if foh else None))
         return groups
 
+    @blas_limited
     def simulate(self, t, u, *, hold: str = "foh", x0=None) -> LTIResult:
         """Outputs at the times ``t`` (uniform) for inputs ``u`` ``(len(t), m)`` sampled there."""
         if hold not in ("zoh", "foh"):

@@ -20,7 +20,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from pipeline.backend import COMPUTE_DTYPE
-from pipeline.cluster import compute
+from pipeline.cluster import blas_limited, compute
 from pipeline.linalg import (
     LeastSquaresFactor,
     check_regularisation,
@@ -306,6 +306,7 @@ class SampledNetworkRegressor(RegressorMixin, _SampledNetworkEstimator):
     n_features_in_, feature_names_in_, n_outputs_
     """
 
+    @blas_limited
     def fit(self, X, y):
         """Sample the hidden layers and solve the output layer; ``X``/``y`` NumPy or Dask."""
         self._check_params()
@@ -320,6 +321,7 @@ class SampledNetworkRegressor(RegressorMixin, _SampledNetworkEstimator):
         self._y_1d = y.ndim == 1
         return self._fit_targets(X, y[:, None] if y.ndim == 1 else y)
 
+    @blas_limited
     def predict(self, X, return_std: bool = False):
         """Ensemble mean; with ``return_std`` also the standard deviation over members.
 
@@ -349,6 +351,7 @@ class SampledNetworkClassifier(ClassifierMixin, _SampledNetworkEstimator):
     Attributes are those of the regressor plus ``classes_``.
     """
 
+    @blas_limited
     def fit(self, X, y):
         """Sample the hidden layers and solve for one-hot targets; ``X``/``y`` NumPy or Dask."""
         self._check_params()
@@ -378,6 +381,7 @@ class SampledNetworkClassifier(ClassifierMixin, _SampledNetworkEstimator):
             return scores[:, 1] - scores[:, 0]
         return scores
 
+    @blas_limited
     def predict(self, X):
         scores, _ = self._ensemble(X, return_std=False)
         if isinstance(scores, da.Array):

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import dask.array as da
 import numpy as np
 
-from pipeline.cluster import compute
+from pipeline.cluster import blas_limited, compute
 from pipeline.linalg import check_regularisation
 from pipeline.nn import ELMSampler, SWIMSampler, child_seed, get_activation, get_sampler, root_seed, sample_network
 from pipeline.nn.network import SampledNetwork
@@ -383,6 +383,7 @@ class Evolution:
             state = win.states[-1]
             yield index, win, owned
 
+    @blas_limited
     def run(self, times=None, points=None) -> EvolutionResult:
         """Integrate over the whole span; fields at ``times`` on ``points`` (default: the error grid).
 
@@ -422,6 +423,7 @@ def _field_functions(network, coef, dim):
     return values, gradient
 
 
+@blas_limited
 def evolve(problem: EvolutionProblem, *, output_times=None, output_points=None, **settings) -> EvolutionResult:
     """Solve a time-dependent problem; see :class:`Evolution` for the settings.
 

@@ -19,7 +19,7 @@ import dask.array as da
 import numpy as np
 
 from pipeline.backend import COMPUTE_DTYPE, namespace_for, namespace_of, to_host
-from pipeline.cluster import compute
+from pipeline.cluster import blas_limited, compute
 from pipeline.linalg import LeastSquaresFactor, LeastSquaresSolution, check_regularisation, default_chunk_rows, tsqr_factor
 from pipeline.nn import ELMSampler, SWIMSampler, child_seed, get_activation, get_sampler, root_seed, sample_network
 from pipeline.nn.network import SampledNetwork
@@ -325,6 +325,7 @@ def _to_device(groups, device):
                     .map_blocks(xp.asarray, dtype=COMPUTE_DTYPE, meta=xp.empty((0, 0)))) for g in groups]
 
 
+@blas_limited
 def solve_static(problem, **overrides) -> StaticSolution:
     """Solve a :class:`~pipeline.pde.problems.StaticProblem`.
 

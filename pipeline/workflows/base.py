@@ -68,6 +68,8 @@ class MemberTask:
     windows: int = 1
     stages: tuple = ()
     quiet: bool = True
+    assembly_bytes: int = 0  # the member's design matrix if it were formed (decides splitting)
+    split: bool = False  # its own graphs run on the whole cluster (docs/design.md §5.1)
 
     @property
     def index(self) -> int:
@@ -156,6 +158,8 @@ class WorkflowKind:
             is refused before work.
         devices: where it computes (``compute.device``).
         stages: timed stages of a member (``diagnostics/wall_seconds``).
+        splittable: a member's sampling, assembly and TSQR are Dask graphs that may run on the
+            whole cluster (``compute.split_members``) instead of inline in the member's task.
     """
 
     name: str = ""
@@ -166,6 +170,7 @@ class WorkflowKind:
     keys: dict = {}
     devices: tuple = ("cpu",)
     stages: tuple = ()
+    splittable: bool = False
 
     def plan(self, cfg: dict, members: list[Member], grid: MemberGrid, path: str, quiet: bool) -> Plan:
         raise NotImplementedError

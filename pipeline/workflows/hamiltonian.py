@@ -116,9 +116,10 @@ class HamiltonianKind(WorkflowKind):
     sections = {"hamiltonian": HAMILTONIAN_SECTION}
     task = 'a Hamiltonian network'
     keys = {"basis": ("width", "activation", "sampler", "weight_scale", "bias_scale"), "solver": ("rcond",),
-            "compute": ("chunk_rows",)}
+            "compute": ("chunk_rows", "split_members")}
     devices = ("cpu",)
     stages = ("data", "fit", "rollout", "write")
+    splittable = True
 
     def plan(self, cfg, members, grid, path, quiet) -> Plan:
         from pipeline.models.hamiltonian import HamiltonianNetwork
@@ -183,7 +184,8 @@ class HamiltonianKind(WorkflowKind):
                  "step": steps + 1, "orbit": k}
         spec = StoreSpec(sizes, grid.dims, {**grid.coords, **layout.coords}, groups, group_coords=group_coords)
         shared = HamiltonianShared(test, layout, width, k)
-        tasks = [MemberTask(self.name, path, m, grid, settings[m.index], shared, 1, self.stages, quiet)
+        tasks = [MemberTask(self.name, path, m, grid, settings[m.index], shared, 1, self.stages, quiet,
+                            assembly_bytes=8 * settings[m.index].n_train * dim * (settings[m.index].width + 2))
                  for m in members]
         info = {"problem": first.system, "params": json.dumps(first.params, default=str), "has_truth": True,
                 "activation": first.activation, "dim": dim, "dof": system.dof, "flow_step": first.flow_step or 0.0}

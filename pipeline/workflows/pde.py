@@ -222,7 +222,7 @@ STATIC_KEYS = {
               "active_scale"),
     "collocation": ("n_interior", "n_boundary", "points"),
     "solver": ("rcond", "ridge", "kappa", "prune"),
-    "compute": ("chunk_rows",),
+    "compute": ("chunk_rows", "split_members"),
 }
 
 
@@ -245,6 +245,7 @@ class StaticKind(WorkflowKind):
     keys = STATIC_KEYS
     devices = ("cpu", "gpu")
     stages = ("sample", "solve", "write")
+    splittable = True
 
     def plan(self, cfg, members, grid, path, quiet) -> Plan:
         from pipeline.pde.static import prepare_basis
@@ -281,7 +282,9 @@ class StaticKind(WorkflowKind):
                  "stage": len(self.stages), "window": 1}
         spec = StoreSpec(sizes, grid.dims, {**grid.coords, **layout.coords}, groups,
                          group_coords={"diagnostics": {"stage": (("stage",), list(self.stages), {})}})
-        tasks = [MemberTask(self.name, path, m, grid, s, shared, 1, self.stages, quiet) for m, s in zip(members, settings)]
+        tasks = [MemberTask(self.name, path, m, grid, s, shared, 1, self.stages, quiet,
+                            assembly_bytes=8 * (r["n_interior"] + r["n_boundary"]) * (r["width"] + 2))
+                 for m, s, r in zip(members, settings, resolved)]
         return Plan(tasks, spec, pde_info(first, resolved[0]))
 
     def run(self, task: MemberTask) -> dict:

@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from pipeline._version import __version__
-from pipeline.cluster import connect, inline, single_blas_thread
+from pipeline.cluster import connect, inline, on_cluster, single_blas_thread
 from pipeline.config import ConfigError
 from pipeline.ensemble import expand_members
 from pipeline.store import LAYOUT_VERSION, StoreExists, create_store, read_attrs
@@ -28,13 +28,43 @@ from pipeline.workflows.metrics import add_ensemble_variables, finalize, run_met
 from pipeline.workflows.progress import Progress
 from pipeline.workflows.registry import get_kind, kind_for, kinds
 
-__all__ = ["prepare", "run_member", "run_workflow"]
+__all__ = ["prepare", "run_member", "run_workflow", "split_members"]
 
 
 def run_member(task: MemberTask) -> dict:
-    """One member, start to end (or from its first window not yet done); returns its metrics."""
+    """One member, start to end (or from its first window not yet done); returns its metrics.
+
+    A split member's own graphs run on the whole cluster: its task secedes from its worker's
+    thread pool (``worker_client``) while the sampling, assembly and TSQR tasks it submits run
+    on every worker; any other member's graphs run synchronously inside its task.
+    """
+    if task.split:
+        from distributed import worker_client
+
+        with worker_client() as client, on_cluster(client):
+            return get_kind(task.kind).run(task)
     with inline():
         return get_kind(task.kind).run(task)
+
+
+def split_members(kind: WorkflowKind, tasks: list, client, setting) -> list:
+    """The tasks, marked ``split`` where a member's graphs should use the whole cluster.
+
+    ``auto``: on a distributed cluster of two or more workers, when there are fewer members
+    than workers (the rest of the cluster would idle) or a member's design matrix, if it were
+    formed, exceeds a quarter of a worker's memory limit; ``true`` / ``false`` force it.
+    """
+    if not kind.splittable or client is None or setting is False:
+        return tasks
+    workers = client.scheduler_info(n_workers=-1)["workers"].values()
+    if setting != "auto":
+        split = [True] * len(tasks)
+    elif len(workers) < 2:
+        return tasks
+    else:
+        limit = min((w.get("memory_limit") or float("inf")) for w in workers)
+        split = [len(tasks) < len(workers) or t.assembly_bytes > limit / 4 for t in tasks]
+    return [dataclasses.replace(t, split=s) for t, s in zip(tasks, split)]
 
 
 def workflow_hash(cfg: dict) -> str:
@@ -127,9 +157,12 @@ def run_workflow(cfg: dict, raw: dict, *, output=None, overwrite=False, resume=F
         link = getattr(client, "dashboard_link", None) if client is not None else None
         if link and cfg["compute"]["dashboard"]:
             log(f"dashboard: {link}")
-        progress = Progress(path, plan.tasks, quiet=quiet)
+        tasks = split_members(kind, plan.tasks, client, cfg["compute"]["split_members"])
+        if any(t.split for t in tasks):
+            log(f"{sum(t.split for t in tasks)} member(s) split over the cluster's workers")
+        progress = Progress(path, tasks, quiet=quiet)
         try:
-            results = _compute(client, plan.tasks, progress)
+            results = _compute(client, tasks, progress)
         finally:
             progress.close()
     seconds = time.perf_counter() - start[0], time.process_time() - start[1]

@@ -100,9 +100,10 @@ class SupervisedKind(WorkflowKind):
     sections = {"data": DATA_SECTION, "model": MODEL_SECTION}
     task = 'supervised'
     keys = {"model": ("hidden_layer_sizes", "rcond", "ridge", "prune", "pool_size"),
-            "basis": ("activation", "sampler"), "compute": ("chunk_rows",)}
+            "basis": ("activation", "sampler"), "compute": ("chunk_rows", "split_members")}
     devices = ("cpu",)
     stages = ("fit", "predict", "write")
+    splittable = True
 
     def plan(self, cfg, members, grid, path, quiet) -> Plan:
         if any(m.config["data"] != members[0].config["data"] for m in members):
@@ -126,7 +127,9 @@ class SupervisedKind(WorkflowKind):
                  "window": 1}
         spec = StoreSpec(sizes, grid.dims, {**grid.coords, **layout.coords}, groups,
                          group_coords={"diagnostics": {"stage": (("stage",), list(self.stages), {})}})
-        tasks = [MemberTask(self.name, path, m, grid, s, shared, 1, self.stages, quiet) for m, s in zip(members, settings)]
+        rows = cfg["data"]["n_train"] if cfg["data"]["function"] else len(x_test)  # a file: about its size
+        tasks = [MemberTask(self.name, path, m, grid, s, shared, 1, self.stages, quiet,
+                            assembly_bytes=8 * rows * (max(s.hidden_layer_sizes) + 1)) for m, s in zip(members, settings)]
         info = {"problem": cfg["data"]["function"] or cfg["data"]["path"], "task": task, "has_truth": task == "regression",
                 "activation": settings[0].activation, "dim": int(x_test.shape[1])}
         return Plan(tasks, spec, info)
