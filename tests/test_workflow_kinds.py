@@ -251,3 +251,15 @@ def test_one_large_member_uses_every_worker_and_equals_the_inline_run(tmp_path):
     b = xr.open_dataset(tmp_path / "split.zarr", engine="zarr")["u"].values
     np.testing.assert_array_equal(a, b)  # the same graph, only run elsewhere: bitwise equal
     assert split["rel_l2"] == inline["rel_l2"] < 1e-6
+
+
+def test_gpu_without_cupy_is_one_clear_error_before_any_store(tmp_path, capsys):
+    from pipeline.backend import gpu_available
+
+    if gpu_available():
+        pytest.skip("this machine has a GPU")
+    store = tmp_path / "p.zarr"
+    assert main(["run", str(WORKFLOWS / "poisson_2d.yaml"), "--output", str(store), "--device", "gpu"]) == 2
+    err = capsys.readouterr().err
+    assert "compute.device=gpu needs CuPy and a CUDA device" in err and len(err.strip().splitlines()) == 1
+    assert not store.exists()

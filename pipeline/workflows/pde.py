@@ -255,6 +255,12 @@ class StaticKind(WorkflowKind):
         if any(is_evolution(p) for p in problems):
             raise ConfigError("all members must be static or all time-dependent")
         settings = [PDESettings.from_config(m.config, self.keys) for m in members]
+        if cfg["compute"]["device"] == "gpu":
+            from pipeline.backend import gpu_available
+
+            if not gpu_available():  # checked here: in the members it would fail after the store exists
+                raise ConfigError("compute.device=gpu needs CuPy and a CUDA device, and this machine has none "
+                                  "(pip install 'swim-pipeline[gpu]' on a GPU machine, or use --device cpu)")
         try:
             resolved = [prepare_basis(p, s.kwargs())[0] for p, s in zip(problems, settings)]
         except ValueError as err:
