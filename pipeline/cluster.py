@@ -57,6 +57,16 @@ def blas_limited(function):
 
 
 @contextmanager
+def _in_this_thread(name: str, value):
+    """Set a thread-local setting of :func:`compute` for the duration of a ``with`` block."""
+    previous = getattr(_LOCAL, name, None)
+    setattr(_LOCAL, name, value)
+    try:
+        yield
+    finally:
+        setattr(_LOCAL, name, previous)
+
+
 def inline():
     """Run nested computations synchronously in this thread.
 
@@ -64,15 +74,9 @@ def inline():
     graphs run in place instead of being sent back to a scheduler that may have no free
     worker, and BLAS limits are left to whoever started the outer computation.
     """
-    previous = getattr(_LOCAL, "inline", False)
-    _LOCAL.inline = True
-    try:
-        yield
-    finally:
-        _LOCAL.inline = previous
+    return _in_this_thread("inline", True)
 
 
-@contextmanager
 def on_cluster(client):
     """Send the nested computations of this thread to the cluster of ``client``.
 
@@ -81,12 +85,7 @@ def on_cluster(client):
     cluster, and only the small factors come back to this task (it runs seceded from its
     worker's thread pool, inside ``distributed.worker_client``).
     """
-    previous = getattr(_LOCAL, "client", None)
-    _LOCAL.client = client
-    try:
-        yield
-    finally:
-        _LOCAL.client = previous
+    return _in_this_thread("client", client)
 
 
 def compute(*collections, **kwargs):
