@@ -11,13 +11,15 @@ from :func:`compute`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import threading
 from contextlib import contextmanager
 
 import dask
 
-__all__ = ["blas_limited", "compute", "inline", "on_cluster", "single_blas_thread"]
+__all__ = ["blas_limited", "compute", "exclusive", "inline", "large_dense_step", "on_cluster", "single_blas_thread"]
 
 _LOCAL = threading.local()
 
@@ -25,18 +27,34 @@ _LOCAL = threading.local()
 _CONTROLLER = None
 
 
-def single_blas_thread():
-    """Context manager pinning BLAS/OpenMP pools of this process to one thread.
-
-    One ``ThreadpoolController`` is made on first use (the libraries are loaded by then):
-    entering a limit then costs ~15 µs instead of ~0.5 ms for a fresh ``threadpool_limits``.
-    """
+def _controller():
+    """One ``ThreadpoolController``, made on first use (the libraries are loaded by then):
+    entering a limit then costs ~15 µs instead of ~0.5 ms for a fresh ``threadpool_limits``."""
     global _CONTROLLER
     if _CONTROLLER is None:
         from threadpoolctl import ThreadpoolController
 
         _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1)
+    return _CONTROLLER
+
+
+def single_blas_thread():
+    """Context manager pinning BLAS/OpenMP pools of this process to one thread."""
+    return _controller().limit(limits=1)
+
+
+def exclusive():
+    """This thread's task has the machine to itself (a member split on the threaded scheduler):
+    its few large dense steps may use every core (:func:`large_dense_step`)."""
+    return _in_this_thread("exclusive", True)
+
+
+def large_dense_step():
+    """BLAS threads for one large dense step (the SVD of a wide factor): every core inside
+    :func:`exclusive`, else unchanged; the loops around it stay on one thread."""
+    if getattr(_LOCAL, "exclusive", False):
+        return _controller().limit(limits=os.cpu_count() or 1)
+    return contextlib.nullcontext()
 
 
 def blas_limited(function):

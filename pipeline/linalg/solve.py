@@ -16,6 +16,7 @@ with ``f_i`` the filter factors and ``ρ`` the part of ``B`` outside the range o
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -25,6 +26,7 @@ import numpy as np
 import scipy.linalg
 
 from pipeline.backend import COMPUTE_DTYPE, to_host
+from pipeline.cluster import large_dense_step
 from pipeline.linalg.tsqr import tsqr_factor
 
 __all__ = ["LeastSquaresFactor", "LeastSquaresSolution", "check_regularisation", "lstsq"]
@@ -110,10 +112,12 @@ class LeastSquaresFactor:
         """``(U, s, Vᵀ)`` of the ``n × n`` factor of ``A``."""
         n = self.n_columns
         r = self.r[:n, :n]
-        try:
-            return scipy.linalg.svd(r, lapack_driver="gesdd", check_finite=False)
-        except np.linalg.LinAlgError:  # divide and conquer failed to converge: use QR iteration
-            return scipy.linalg.svd(r, lapack_driver="gesvd", check_finite=False)
+        # O(n³) on one core is minutes at n = 4000: where the task has the machine, use it
+        with large_dense_step() if n >= 1000 else contextlib.nullcontext():
+            try:
+                return scipy.linalg.svd(r, lapack_driver="gesdd", check_finite=False)
+            except np.linalg.LinAlgError:  # divide and conquer failed to converge: use QR iteration
+                return scipy.linalg.svd(r, lapack_driver="gesvd", check_finite=False)
 
     @property
     def singular_values(self) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from pipeline._version import __version__
-from pipeline.cluster import connect, inline, on_cluster, single_blas_thread
+from pipeline.cluster import connect, exclusive, inline, on_cluster, resolve_scheduler, single_blas_thread
 from pipeline.config import ConfigError
 from pipeline.ensemble import expand_members
 from pipeline.store import LAYOUT_VERSION, StoreExists, create_store, read_attrs
@@ -34,34 +35,51 @@ __all__ = ["prepare", "run_member", "run_workflow", "split_members"]
 def run_member(task: MemberTask) -> dict:
     """One member, start to end (or from its first window not yet done); returns its metrics.
 
-    A split member's own graphs run on the whole cluster: its task secedes from its worker's
-    thread pool (``worker_client``) while the sampling, assembly and TSQR tasks it submits run
-    on every worker; any other member's graphs run synchronously inside its task.
+    A split member's own graphs use the whole machine or cluster: on a distributed cluster its
+    task secedes from its worker's thread pool (``worker_client``) while the sampling,
+    assembly and TSQR tasks it submits run on every worker; on the threaded scheduler they run
+    on a thread pool of their own. Any other member's graphs run synchronously in its task.
     """
-    if task.split:
+    if task.split and _on_a_worker():
         from distributed import worker_client
 
         with worker_client() as client, on_cluster(client):
+            return get_kind(task.kind).run(task)
+    if task.split:  # threaded scheduler: nested graphs get their own pool, large factors every core
+        with exclusive():
             return get_kind(task.kind).run(task)
     with inline():
         return get_kind(task.kind).run(task)
 
 
-def split_members(kind: WorkflowKind, tasks: list, client, setting) -> list:
+def _on_a_worker() -> bool:
+    try:
+        from distributed import get_worker
+
+        get_worker()
+        return True
+    except (ImportError, ValueError):
+        return False
+
+
+def split_members(kind: WorkflowKind, tasks: list, client, setting, scheduler: str | None = None) -> list:
     """The tasks, marked ``split`` where a member's graphs should use the whole cluster.
 
     ``auto``: on a distributed cluster of two or more workers, when there are fewer members
     than workers (the rest of the cluster would idle) or a member's design matrix, if it were
-    formed, exceeds a quarter of a worker's memory limit; ``true`` / ``false`` force it.
+    formed, exceeds a quarter of a worker's memory limit; on the threaded scheduler, when
+    there are fewer members than cores; ``true`` / ``false`` force it.
     """
-    if not kind.splittable or client is None or setting is False:
+    if not kind.splittable or setting is False or (client is None and scheduler != "threads"):
         return tasks
-    workers = client.scheduler_info(n_workers=-1)["workers"].values()
     if setting != "auto":
         split = [True] * len(tasks)
-    elif len(workers) < 2:
-        return tasks
+    elif client is None:
+        split = [len(tasks) < (os.cpu_count() or 1)] * len(tasks)
     else:
+        workers = client.scheduler_info(n_workers=-1)["workers"].values()
+        if len(workers) < 2:
+            return tasks
         limit = min((w.get("memory_limit") or float("inf")) for w in workers)
         split = [len(tasks) < len(workers) or t.assembly_bytes > limit / 4 for t in tasks]
     return [dataclasses.replace(t, split=s) for t, s in zip(tasks, split)]
@@ -157,8 +175,9 @@ def run_workflow(cfg: dict, raw: dict, *, output=None, overwrite=False, resume=F
         link = getattr(client, "dashboard_link", None) if client is not None else None
         if link and cfg["compute"]["dashboard"]:
             log(f"dashboard: {link}")
-        tasks = split_members(kind, plan.tasks, client, cfg["compute"]["split_members"])
-        if any(t.split for t in tasks):
+        tasks = split_members(kind, plan.tasks, client, cfg["compute"]["split_members"],
+                              resolve_scheduler(cfg["compute"]["scheduler"], scheduler))
+        if any(t.split for t in tasks) and client is not None:
             log(f"{sum(t.split for t in tasks)} member(s) split over the cluster's workers")
         progress = Progress(path, tasks, quiet=quiet)
         try:
