@@ -18,8 +18,9 @@ import numpy as np
 from pipeline.config import ConfigError
 from pipeline.store import PointLayout, StoreSpec, Variable, field_time_chunk, point_layout
 from pipeline.workflows.base import Clock, MemberTask, Plan, WorkflowKind, member_variables, padded
-from pipeline.workflows.pde import (PROBLEM_SECTION, PDESettings, ProblemCache, basis_spec, build_problem, field_spec, is_evolution,
-                                    pde_info, shared_width, stored_layers, sweep_exact, write_basis)
+from pipeline.workflows.pde import (PROBLEM_SECTION, PDESettings, ProblemCache, basis_spec, build_problem, field_spec,
+                                    is_evolution, layers_from_basis, pde_info, shared_width, stored_layers,
+                                    sweep_exact, write_basis)
 
 __all__ = ["EvolutionKind"]
 
@@ -172,7 +173,7 @@ class EvolutionKind(WorkflowKind):
         stored = task.read("state")
         block = int(stored["block"][first - 1])
         start = clock.start()
-        layer = stored_layers_of_task(task, block, ev.activation)
+        layer = layers_from_basis(task.read("basis"), ev.activation)[block]
         proj = ev.projection(block, network=SampledNetwork((layer,)))
         clock.stop("project", start)
         order = ev.problem.time_order
@@ -266,14 +267,3 @@ class EvolutionKind(WorkflowKind):
         from pipeline.workflows.plots import plot_fields
 
         return plot_fields(result, plt)
-
-
-def stored_layers_of_task(task: MemberTask, block: int, activation):
-    """The stored layer of ``block`` of a task's own member (resumption)."""
-    from pipeline.nn import DenseLayer
-
-    basis = task.read("basis")
-    biases = basis["biases"][block]
-    keep = np.isfinite(biases)
-    return DenseLayer(basis["weights"][block][keep], biases[keep], activation, basis["curvature"][block][keep])
-

@@ -192,20 +192,21 @@ def write_basis(task: MemberTask, block: int, layer, rank: int, singular_values,
                                "singular_values": (("block", "sv"), padded(singular_values, sv)[None])}, region)
 
 
-def stored_layers(result, m: int, activation) -> list:
-    """Every block's layer of member ``m`` (flat index) from a store's ``/basis``."""
+def layers_from_basis(basis: dict, activation) -> list:
+    """Each block's layer from one member's ``/basis`` arrays (None for blocks never sampled):
+    the store pads swept widths with NaN neurons, which are dropped."""
     from pipeline.nn import DenseLayer
 
-    basis = result.member_values("basis", m)
     layers = []
-    for b in range(basis["biases"].shape[0]):
-        biases = basis["biases"][b]
+    for weights, biases, curvature in zip(basis["weights"], basis["biases"], basis["curvature"]):
         keep = np.isfinite(biases)
-        if not keep.any():
-            layers.append(None)
-            continue
-        layers.append(DenseLayer(basis["weights"][b][keep], biases[keep], activation, basis["curvature"][b][keep]))
+        layers.append(DenseLayer(weights[keep], biases[keep], activation, curvature[keep]) if keep.any() else None)
     return layers
+
+
+def stored_layers(result, m: int, activation) -> list:
+    """Every block's layer of member ``m`` (flat index) from a store's ``/basis``."""
+    return layers_from_basis(result.member_values("basis", m), activation)
 
 
 def pde_info(problem, resolved: dict) -> dict:
@@ -323,12 +324,13 @@ class StaticKind(WorkflowKind):
         from pipeline.nn import SampledNetwork
 
         out = np.empty((result.members, len(points)))
+        width = shared_width(result)
         for m in range(result.members):
             coef = result.member_values("coefficients", m)["c"]
             (layer,) = stored_layers(result, m, result.attrs["activation"])
-            if np.isfinite(coef[shared_width(result) + 1:]).any():
+            if np.isfinite(coef[width + 1:]).any():
                 raise ValueError("evaluate() cannot rebuild enrichment functions; read u from the store instead")
-            out[m] = SampledNetwork((layer,))(points) @ coef[: layer.width] + coef[shared_width(result)]
+            out[m] = SampledNetwork((layer,))(points) @ coef[: layer.width] + coef[width]
         return out
 
     def plot(self, result, plt):
