@@ -316,7 +316,7 @@ def integrate(
     *,
     method: str = "DOP853",
     linear: tuple[np.ndarray, np.ndarray | None] | None = None,
-    jacobian: np.ndarray | None = None,
+    jacobian=None,
     order: int = 1,
     rtol: float = 1e-10,
     atol: float = 1e-12,
@@ -333,8 +333,8 @@ def integrate(
         times: increasing output times, the first is the start.
         method: ``"exact"`` (needs ``linear``) or a ``solve_ivp`` method.
         linear: ``(A, b)`` when the problem is ``y^(order) = A y + b`` (autonomous).
-        jacobian: the constant ``A`` of a linear (possibly forced) problem; implicit methods get
-            the Jacobian of the first-order system from it instead of finite differences.
+        jacobian: the constant ``A`` of a linear (possibly forced) problem, or a callable
+            ``(t, y) -> J`` (first order); implicit methods use it instead of finite differences.
         order: time order of the coefficient ODE (1 or 2).
         rtol, atol: tolerances of ``solve_ivp``.
         divergence_factor: stop when ``||state|| > divergence_factor · max(1, ||state0||)``.
@@ -369,7 +369,7 @@ def integrate(
         jacobian = linear[0]
     if jacobian is not None and method in IMPLICIT_METHODS:
         a = jacobian
-        if order == 1:
+        if order == 1 or callable(a):
             kwargs["jac"] = a
         else:
             k = a.shape[0]

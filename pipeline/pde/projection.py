@@ -13,17 +13,25 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Callable
 
+import dask
 import dask.array as da
 import numpy as np
+import scipy.linalg
 
+from pipeline.backend import COMPUTE_DTYPE, namespace_for, namespace_of, to_host
 from pipeline.cluster import compute
-from pipeline.linalg import LeastSquaresFactor, default_chunk_rows, lstsq, tsqr_factor
+from pipeline.linalg import LeastSquaresFactor, default_chunk_rows, tsqr_factor
 from pipeline.nn.network import SampledNetwork
 from pipeline.pde.evolution_problems import EvolutionProblem
+from pipeline.pde.hyperreduction import HyperTerm, select_rows
 from pipeline.pde.operators import derivative, identity
 from pipeline.pde.static import RowGroup, _group_rows, operator_rows
 
 __all__ = ["Projection", "build_projection"]
+
+#: Up to this size the interior rows of the interpolation basis ``D̂_α`` (rows × k × fields)
+#: stay in the calling process, so the exact term of the diagnostics costs no second pass.
+HELD_ROWS_BYTES = 64 * 2**20
 
 
 @dataclass
@@ -48,6 +56,14 @@ class Projection:
     forcing: Callable | None = None  # t -> rows (non-autonomous forcing rows)
     x_interior: np.ndarray | None = None
     diagnostics: dict = field(default_factory=dict)
+    device: str = "cpu"
+    chunk_rows: int | None = None
+    # hyper-reduced nonlinear term (pipeline.pde.hyperreduction) and what it needs besides
+    hyper: HyperTerm | None = None
+    mass_hat_boundary: np.ndarray | None = None  # boundary rows of M̂ (penalty)
+    boundary_forcing: Callable | None = None  # t -> boundary part of F(t)
+    source: Callable | None = None  # f(x, t), interpolated with N
+    exact_term: Callable | None = None  # (y, t) -> exact projected N + f over all rows (diagnostics)
 
     @cached_property  # used every window; lift and transform never change
     def coefficient_map(self) -> np.ndarray:
@@ -72,17 +88,26 @@ class Projection:
         return operator_rows(identity(1.0), self.network, x) @ self.coefficient_map
 
     def fit(self, values_at, x: np.ndarray) -> np.ndarray:
-        """Reduced coordinates of the least-squares fit of values at points ``x``."""
-        rows = operator_rows(identity(1.0), self.network, x) @ self.lift
-        sol = lstsq(rows, np.asarray(values_at, dtype=float), rcond=self.rcond)
-        # y = S_k V_kᵀ z, and transformᵀ = S_k⁻¹ V_kᵀ
-        s = self.singular_values[: self.rank]
-        return s * s * (self.transform.T @ sol.coef)
+        """Reduced coordinates of the least-squares fit of values at points ``x``.
+
+        Fitted in the reduced coordinates themselves (rows ``E = Ψ N V_k S_k⁻¹``, well
+        conditioned), in row blocks reduced by the TSQR: the integration lives in this span,
+        and its ``k`` columns cost less than the basis's ``width + 1``.
+        """
+        x = np.asarray(x, dtype=COMPUTE_DTYPE)
+        packed = np.column_stack([x, np.asarray(values_at, dtype=COMPUTE_DTYPE)])
+        k = self.rank
+        blocks = _row_blocks(packed, self.chunk_rows or default_chunk_rows(k + 1, len(x)), self.device)
+        rows = blocks.map_blocks(_fit_rows, dask.delayed(self.network, pure=True),
+                                 dask.delayed(self.coefficient_map, pure=True), x.shape[1],
+                                 chunks=(blocks.chunks[0], (k + 1,)), dtype=COMPUTE_DTYPE, meta=blocks._meta)
+        (r,) = compute(tsqr_factor(rows, overwrite_blocks=True, name="the fitted values"))
+        return LeastSquaresFactor(r, n_columns=k, n_rows=len(x)).solve(self.rcond).coef[:, 0]
 
 
-def _balance(interior_rows, groups, network, kappa):
+def _balance(head_rows, n_interior, groups, network, kappa):
     """κ per boundary group for the mass rows: ``kappa · sqrt(n_int/n_g) · rms(Ψ_X) / rms(BΨ_g)``."""
-    reference = float(np.sqrt(np.mean(interior_rows[:256] ** 2)))
+    reference = float(np.sqrt(np.mean(head_rows**2)))
     out = []
     for g in groups:
         if g.weight is not None:
@@ -90,70 +115,182 @@ def _balance(interior_rows, groups, network, kappa):
             continue
         rows = _group_rows(np.asarray(g.points[:256]), network, g, with_rhs=False)
         scale = float(np.sqrt(np.mean(rows**2))) if rows.size else 0.0
-        w = kappa * np.sqrt(max(len(interior_rows), 1) / max(g.n_rows, 1)) * (reference / scale if scale > 0 else 1.0)
+        w = kappa * np.sqrt(max(n_interior, 1) / max(g.n_rows, 1)) * (reference / scale if scale > 0 else 1.0)
         out.append(replace(g, weight=float(w)))
     return out
 
 
 def _null_space(constraints: np.ndarray, tol: float = 1e-10) -> np.ndarray:
-    """Orthonormal basis of the approximate null space of the constraint rows."""
-    _, s, vt = np.linalg.svd(constraints, full_matrices=True)
-    rank = int(np.count_nonzero(s > tol * s[0])) if s.size else 0
-    return vt[rank:].T
+    """Orthonormal basis of the approximate null space of the constraint rows.
+
+    The rank comes from the singular values; the basis from a column-pivoted QR of the
+    transposed rows (the trailing columns of ``Q`` span the orthogonal complement of the rows'
+    span): a fraction of the cost of the full ``V`` of an SVD.
+    """
+    if constraints.size == 0:
+        return np.eye(constraints.shape[1])
+    s = scipy.linalg.svdvals(constraints, check_finite=False)
+    rank = int(np.count_nonzero(s > tol * s[0])) if s[0] > 0 else 0
+    q, _, _ = scipy.linalg.qr(constraints.T, mode="full", pivoting=True, check_finite=False)
+    return np.ascontiguousarray(q[:, rank:])
 
 
+# ----------------------------------------------------------------------------- row-block kernels
+def _interior_rows(packed, network, operator, lift, source, t0, dim):
+    """``[w Ψ N | w (LΨ) N | w f(t0)]`` of one block of ``packed = [x | w]`` (``N``: the lift)."""
+    xp = namespace_of(packed)
+    x, w = packed[:, :dim], packed[:, dim]
+    psi, lpsi = operator_rows(identity(1.0), network, x), operator_rows(operator, network, x)
+    if lift is not None:
+        lift = xp.asarray(lift)
+        psi, lpsi = psi @ lift, lpsi @ lift
+    m = psi.shape[1]
+    out = xp.empty((x.shape[0], 2 * m + 1), dtype=COMPUTE_DTYPE, order="F")
+    out[:, :m] = psi * w[:, None]
+    out[:, m : 2 * m] = lpsi * w[:, None]
+    out[:, 2 * m] = 0.0 if source is None else w * xp.asarray(source(to_host(x), t0), dtype=COMPUTE_DTYPE)
+    return out
+
+
+def _reduced_rows(packed, network, cmap, alphas, dim):
+    """``D̂_α`` rows (``(∂^α Ψ) N V_k S_k⁻¹``) of one block, host arrays: ``{alpha: (n, k)}``."""
+    xp = namespace_of(packed)
+    x, cmap = packed[:, :dim], xp.asarray(cmap)
+    return {alpha: to_host(operator_rows(_alpha_operator(alpha), network, x) @ cmap) for alpha in alphas}
+
+
+def _fit_rows(packed, network, cmap, dim):
+    """``[E | values]`` of one block of ``packed = [x | values]`` (``E = Ψ N V_k S_k⁻¹``)."""
+    xp = namespace_of(packed)
+    e = operator_rows(identity(1.0), network, packed[:, :dim]) @ xp.asarray(cmap)
+    out = xp.empty((e.shape[0], e.shape[1] + 1), dtype=COMPUTE_DTYPE, order="F")
+    out[:, :-1] = e
+    out[:, -1] = packed[:, dim]
+    return out
+
+
+def _alpha_operator(alpha):
+    return identity(1.0) if sum(alpha) == 0 else derivative(alpha)
+
+
+def _nominate(packed, offset, network, cmap, alphas, dim, m, rows=None):
+    """A block's ``m`` best interpolation rows (Q-DEIM on ``[D̂_0 | D̂_α …]``, each part scaled to
+    unit RMS) with their ``D̂_α``, and the block's Grams ``D̂_0ᵀ W² D̂_α`` (``rows``: the block's
+    ``D̂_α`` if already computed)."""
+    rows = _reduced_rows(packed, network, cmap, alphas, dim) if rows is None else rows
+    host = to_host(packed)
+    w2 = host[:, dim] ** 2
+    pick = select_rows(_scaled(rows, alphas), m)
+    return {"index": offset + pick, "x": host[pick, :dim], "rows": {a: r[pick] for a, r in rows.items()},
+            "gram": {a: rows[alphas[0]].T @ (w2[:, None] * r) for a, r in rows.items()}}
+
+
+def _scaled(rows, alphas):
+    parts = []
+    for a in alphas:
+        scale = float(np.sqrt(np.mean(rows[a] ** 2))) if rows[a].size else 0.0
+        parts.append(rows[a] / scale if scale > 0 else rows[a])
+    return np.hstack(parts)
+
+
+def _merge_nominees(parts, m):
+    index = np.concatenate([p["index"] for p in parts])
+    x = np.concatenate([p["x"] for p in parts])
+    alphas = list(parts[0]["rows"])
+    rows = {a: np.concatenate([p["rows"][a] for p in parts]) for a in alphas}
+    pick = select_rows(_scaled(rows, alphas), m) if len(index) > m else np.arange(len(index))
+    return {"index": index[pick], "x": x[pick], "rows": {a: r[pick] for a, r in rows.items()},
+            "gram": {a: sum(p["gram"][a] for p in parts) for a in alphas}}
+
+
+def _exact_term_part(packed, network, cmap, alphas, dim, nonlinear, source, y, t, rows=None):
+    """One block's share of the exact projected term ``D̂_0ᵀ (w² (N(u) + f))``."""
+    rows = _reduced_rows(packed, network, cmap, alphas, dim) if rows is None else rows
+    host = to_host(packed)
+    x, w = host[:, :dim], host[:, dim]
+    u = {a: r @ y for a, r in rows.items()}
+    values = np.asarray(nonlinear(u, x, t), dtype=float) + (0.0 if source is None else source(x, t))
+    return rows[alphas[0]].T @ (w * w * values)
+
+
+def _row_blocks(packed: np.ndarray, chunk: int, device: str) -> da.Array:
+    blocks = da.from_array(packed, chunks=(max(min(chunk, len(packed)), 1), -1))
+    if device == "cpu":
+        return blocks
+    xp = namespace_for(device)
+    return blocks.map_blocks(xp.asarray, dtype=COMPUTE_DTYPE, meta=xp.empty((0, 0)))
+
+
+def _tree(parts, merge, *args, split_every=8):
+    while len(parts) > 1:
+        parts = [dask.delayed(merge, pure=True)(parts[i : i + split_every], *args)
+                 for i in range(0, len(parts), split_every)]
+    return parts[0]
+
+
+# ----------------------------------------------------------------------------- the projection
 def build_projection(problem: EvolutionProblem, network: SampledNetwork, x_int: np.ndarray, groups: list,
                      settings: dict, t0: float, weights: np.ndarray | None = None) -> Projection:
     """Assemble and reduce the coefficient ODE of one time block (see the module docstring).
 
-    ``weights`` are quadrature weights of the interior rows (points drawn from a non-uniform
-    density ``q`` get ``1/√q``), so the least squares still measure the L2 norm: with an
-    unweighted non-uniform point set the projected transport operators lose their skew
-    symmetry and grow spurious modes (measured on Burgers).
+    ``[M | K | F]`` is assembled in row blocks of ``settings["chunk_rows"]`` (NumPy, or CuPy with
+    ``settings["device"] == "gpu"``) and reduced by the R-only TSQR: no process holds more than
+    a block and the factor.  ``weights`` are quadrature weights of the interior rows (points
+    drawn from a non-uniform density ``q`` get ``1/√q``), so the least squares still measure the
+    L2 norm: with an unweighted non-uniform point set the projected transport operators lose
+    their skew symmetry and grow spurious modes (measured on Burgers).
     """
-    width = network.width
+    width, dim = network.width, problem.domain.dim
+    device = settings.get("device") or "cpu"
+    x_int = np.asarray(x_int, dtype=COMPUTE_DTYPE)
     w_int = np.ones(len(x_int)) if weights is None else np.asarray(weights, dtype=float)
-    psi_int = operator_rows(identity(1.0), network, x_int) * w_int[:, None]
-    l_int = operator_rows(problem.operator, network, x_int) * w_int[:, None]
+    packed = np.column_stack([x_int, w_int])
     boundary_mode = settings["boundary"]
+    weighted, lift, boundary = [], None, None
     if boundary_mode == "compliant":
-        constraint_rows = [_group_rows(np.asarray(g.points), network, g, with_rhs=False) for g in groups]
         for g in groups:
             if g.rhs is not None and not _is_zero(g, t0):
                 raise ValueError(f"the compliant basis needs homogeneous conditions, but {g.name!r} has non-zero data; "
                                  "use boundary='penalty'")
-        lift = _null_space(np.vstack(constraint_rows)) if constraint_rows else np.eye(width + 1)
-        mass, stiff = psi_int @ lift, l_int @ lift
-        forcing_rows = (w_int * _source_rows(problem, x_int, t0))[:, None]
-        weighted = []
+        constraint_rows = [_group_rows(np.asarray(g.points), network, g, with_rhs=False) for g in groups]
+        lift = _null_space(np.vstack(constraint_rows)) if constraint_rows else None
     else:
-        lift = np.eye(width + 1)
-        weighted = _balance(psi_int, groups, network, settings["kappa"])
+        head = operator_rows(identity(1.0), network, x_int[:256]) * w_int[:256, None]
+        weighted = _balance(head, len(x_int), groups, network, settings["kappa"])
         relax = settings["relaxation"]
         if relax is None:
             # 100× the faster of the interior operator's rate scale and 1/span: boundary values
             # then track their data closely enough that the boundary error stays below the
             # interior error (heat_2d: boundary RMS 6e-9 vs interior 2.3e-8; at 1× it was 2.5×
             # the interior error).  Exact and implicit integrators do not mind the stiffness.
-            rate = float(np.sqrt(np.mean(l_int**2)) / max(np.sqrt(np.mean(psi_int**2)), 1e-300))
+            # The rates come from at most 2048 evenly spread interior rows.
+            spread = x_int[:: max(1, len(x_int) // 2048)]
+            psi_s = operator_rows(identity(1.0), network, spread)
+            l_s = operator_rows(problem.operator, network, spread)
+            rate = float(np.sqrt(np.mean(l_s**2)) / max(np.sqrt(np.mean(psi_s**2)), 1e-300))
             span = float(problem.t_span[1] - problem.t_span[0])
             relax = 100.0 * max(rate, 1.0 / span)
-        mass_parts, stiff_parts = [psi_int], [l_int]
-        for g in weighted:
-            rows = g.weight * _group_rows(np.asarray(g.points), network, g, with_rhs=False)
-            mass_parts.append(rows)
-            stiff_parts.append(-relax * rows)
-        mass, stiff = np.vstack(mass_parts), np.vstack(stiff_parts)
         settings = {**settings, "relaxation": relax}
-        forcing_rows = _forcing_rows(problem, x_int, weighted, settings["relaxation"], t0, w_int)[:, None]
-    design = np.hstack([mass, stiff, forcing_rows])
-    m = mass.shape[1]
+        if weighted:
+            mass_b = np.vstack([g.weight * _group_rows(np.asarray(g.points), network, g, with_rhs=False)
+                                for g in weighted])
+            forcing_b = _boundary_forcing(problem, weighted, relax, t0)
+            boundary = np.column_stack([mass_b, -relax * mass_b, forcing_b])
+    m = width + 1 if lift is None else lift.shape[1]
+    n_rows = len(x_int) + (0 if boundary is None else len(boundary))
     # Row blocks of `chunk_rows` (default: as for static solves, which keeps designs of up to
     # ~4 × columns rows in one block); each block is reduced to a triangle and the triangles merged.
-    chunk = settings.get("chunk_rows") or default_chunk_rows(design.shape[1], len(design))
-    (r,) = compute(tsqr_factor(da.from_array(design, chunks=(max(min(chunk, len(design)), 1), -1)),
-                               name="the collocation rows"))
-    factor = LeastSquaresFactor(r, n_columns=m, n_rows=len(design))
+    chunk = settings.get("chunk_rows") or default_chunk_rows(2 * m + 1, n_rows)
+    net = dask.delayed(network, pure=True)
+    lift_d = None if lift is None else dask.delayed(lift, pure=True)
+    interior = _row_blocks(packed, chunk, device)
+    parts = [interior.map_blocks(_interior_rows, net, problem.operator, lift_d, problem.source, float(t0), dim,
+                                 chunks=(interior.chunks[0], (2 * m + 1,)), dtype=COMPUTE_DTYPE,
+                                 meta=namespace_for(device).empty((0, 0)))]
+    if boundary is not None:
+        parts.append(_row_blocks(boundary, chunk, device))
+    (r,) = compute(tsqr_factor(da.concatenate(parts, axis=0), overwrite_blocks=True, name="the collocation rows"))
+    factor = LeastSquaresFactor(r, n_columns=m, n_rows=n_rows)
     u, s, vt = factor.svd
     keep = factor.filter_factors(settings["rcond"]) > 0
     k = int(keep.sum())
@@ -161,23 +298,109 @@ def build_projection(problem: EvolutionProblem, network: SampledNetwork, x_int: 
     z = factor.r[:m, m:]
     a = u[:, :k].T @ z[:, :m] @ transform
     b = u[:, :k].T @ z[:, m]
-    needs_rows = (not problem.linear) or (not problem.autonomous)
-    proj = Projection(network, lift, transform, a, b if problem.autonomous else None, s, k, settings["rcond"],
-                      x_interior=x_int, interior_rows=len(x_int), interior_weights=w_int)
-    if needs_rows:
-        proj.mass_hat = mass @ transform
-        proj.forcing = (lambda t: _forcing_rows(problem, x_int, weighted, settings.get("relaxation") or 0.0, t, w_int)) \
-            if boundary_mode == "penalty" else (lambda t: w_int * _source_rows(problem, x_int, t))
-        for alpha in problem.nonlinear_derivatives:
-            alpha = tuple(alpha)
-            op = identity(1.0) if sum(alpha) == 0 else derivative(alpha)
-            proj.derivative_hat[alpha] = operator_rows(op, network, x_int) @ lift @ transform
+    proj = Projection(network, np.eye(width + 1) if lift is None else lift, transform, a,
+                      b if problem.autonomous else None, s, k, settings["rcond"],
+                      x_interior=x_int, interior_rows=len(x_int), interior_weights=w_int, device=device,
+                      chunk_rows=chunk)
+    hyper = _use_hyper(problem, settings)
+    if (not problem.linear or not problem.autonomous) and not hyper:
+        _attach_exact_rows(proj, problem, packed, boundary, weighted, settings, chunk, device)
+    elif hyper:
+        _attach_hyper_term(proj, problem, packed, boundary, weighted, settings, chunk, device)
     eig = np.linalg.eigvals(a) if k <= 3000 else np.array([np.nan])
-    proj.diagnostics = {"rank": k, "width": width, "rows": len(design), "cutoff": settings["rcond"],
+    proj.diagnostics = {"rank": k, "width": width, "rows": n_rows, "cutoff": settings["rcond"],
                         "max_growth_rate": float(np.max(eig.real)), "spectral_radius": float(np.max(np.abs(eig))),
                         "boundary": boundary_mode, "weights": {g.name: g.weight for g in weighted},
-                        "relaxation": settings.get("relaxation")}
+                        "relaxation": settings.get("relaxation"), "chunk_rows": chunk,
+                        **({"hyper_points": proj.hyper.points, **proj.hyper.diagnostics} if proj.hyper else {})}
     return proj
+
+
+def _use_hyper(problem, settings) -> bool:
+    choice = settings.get("hyper_reduction")
+    return (not problem.linear) and (choice is None or bool(choice))
+
+
+def _alphas(problem, enrich: bool = False):
+    """``(0,…,0)``, then the derivatives ``N`` reads; with ``enrich``, also every first derivative
+    (the interpolation basis of the hyper-reduced term: see :mod:`pipeline.pde.hyperreduction`)."""
+    dim = problem.domain.dim
+    out = [(0,) * dim]
+    extra = [tuple(a) for a in problem.nonlinear_derivatives]
+    if enrich:
+        extra += [tuple(int(i == j) for j in range(dim)) for i in range(dim)]
+    for a in extra:
+        if a not in out:
+            out.append(a)
+    return out
+
+
+def _attach_exact_rows(proj, problem, packed, boundary, weighted, settings, chunk, device):
+    """The rows × k matrices of the exact right-hand side: ``M̂`` and every ``D̂_α`` (gathered)."""
+    cmap, dim = proj.coefficient_map, problem.domain.dim
+    alphas = _alphas(problem)
+    blocks = _row_blocks(packed, chunk, device).to_delayed().ravel()
+    parts = compute(*[dask.delayed(_reduced_rows, pure=True)(blk, proj.network, cmap, alphas, dim) for blk in blocks])
+    rows = {a: np.concatenate([p[a] for p in parts]) for a in alphas}
+    w_int = proj.interior_weights
+    mass_int = w_int[:, None] * rows[alphas[0]]
+    proj.mass_hat = mass_int if boundary is None else np.vstack([mass_int, boundary[:, : proj.lift.shape[1]] @ proj.transform])
+    proj.derivative_hat = {tuple(a): rows[tuple(a)] for a in problem.nonlinear_derivatives}
+    x_int, relax = proj.x_interior, settings.get("relaxation") or 0.0
+    if settings["boundary"] == "penalty":
+        proj.forcing = lambda t: np.concatenate([w_int * _source_rows(problem, x_int, t),
+                                                 _boundary_forcing(problem, weighted, relax, t)])
+    else:
+        proj.forcing = lambda t: w_int * _source_rows(problem, x_int, t)
+
+
+def _attach_hyper_term(proj, problem, packed, boundary, weighted, settings, chunk, device):
+    """Interpolation rows by a Q-DEIM tournament over the row blocks, and the coupling ``C``."""
+    cmap, dim, k = proj.coefficient_map, problem.domain.dim, proj.rank
+    alphas = _alphas(problem, enrich=True)
+    m = min(len(packed), max(k, int(np.ceil(float(settings.get("hyper_oversampling") or 1.0) * k * len(alphas)))))
+    blocks = _row_blocks(packed, chunk, device)
+    offsets = np.concatenate([[0], np.cumsum(blocks.chunks[0])[:-1]])
+    delayed_blocks = blocks.to_delayed().ravel()
+    held = None
+    if len(packed) * k * len(alphas) * 8 <= HELD_ROWS_BYTES:
+        # small: the rows stay in this process, for the tournament and the exact term alike
+        held = compute(*[dask.delayed(_reduced_rows, pure=True)(blk, proj.network, cmap, alphas, dim)
+                         for blk in delayed_blocks])
+        parts = [_nominate(packed[off : off + len(r[alphas[0]])], int(off), None, None, alphas, dim, m, rows=r)
+                 for r, off in zip(held, offsets)]
+        chosen = _merge_nominees(parts, m) if len(parts) > 1 else parts[0]
+    else:
+        nominees = [dask.delayed(_nominate, pure=True)(blk, int(off), proj.network, cmap, alphas, dim, m)
+                    for blk, off in zip(delayed_blocks, offsets)]
+        (chosen,) = compute(_tree(nominees, _merge_nominees, m))
+    mass_b = None if boundary is None else boundary[:, : proj.lift.shape[1]] @ proj.transform
+    derivatives = {tuple(a): chosen["rows"][tuple(a)] for a in problem.nonlinear_derivatives}
+    proj.hyper = HyperTerm.from_rows(problem.nonlinear, derivatives, [chosen["rows"][a] for a in alphas],
+                                     [chosen["gram"][a] for a in alphas], chosen["x"], chosen["index"])
+    proj.mass_hat_boundary = mass_b
+    relax = settings.get("relaxation") or 0.0
+    proj.boundary_forcing = None if mass_b is None else (lambda t: _boundary_forcing(problem, weighted, relax, t))
+    proj.source = None if problem.source is None else (lambda x, t: np.asarray(problem.source(x, t), dtype=float))
+    if held is None:
+        proj.exact_term = lambda y, t: _exact_term(proj, problem, packed, alphas, chunk, device, y, t)
+    else:
+        rows = {a: np.concatenate([r[a] for r in held]) for a in alphas}
+        proj.exact_term = lambda y, t: _exact_term_part(packed, None, None, alphas, dim, problem.nonlinear,
+                                                        proj.source, y, t, rows=rows)
+
+
+def _exact_term(proj, problem, packed, alphas, chunk, device, y, t):
+    """The exact projected nonlinear term, summed over the row blocks (for the diagnostics)."""
+    source = None if problem.source is None else (lambda x, s: np.asarray(problem.source(x, s), dtype=float))
+    parts = [dask.delayed(_exact_term_part, pure=True)(blk, proj.network, proj.coefficient_map, alphas,
+                                                      problem.domain.dim, problem.nonlinear, source, y, t)
+             for blk in _row_blocks(packed, chunk, device).to_delayed().ravel()]
+    return compute(_tree(parts, _sum_parts))[0]
+
+
+def _sum_parts(parts):
+    return np.sum(parts, axis=0)
 
 
 def _is_zero(group: RowGroup, t) -> bool:
@@ -191,9 +414,9 @@ def _source_rows(problem, x_int, t):
     return np.zeros(len(x_int)) if problem.source is None else np.asarray(problem.source(x_int, t), dtype=float)
 
 
-def _forcing_rows(problem, x_int, weighted, relax, t, w_int, dt=1e-6):
-    """``F(t) = [w f_X(t); κ (g_t + λ g)]`` for the penalty formulation."""
-    parts = [w_int * _source_rows(problem, x_int, t)]
+def _boundary_forcing(problem, weighted, relax, t, dt=1e-6):
+    """The boundary part ``κ (g_t + λ g)(t)`` of ``F(t)`` for the penalty formulation."""
+    parts = []
     for g in weighted:
         if g.rhs is None:
             parts.append(np.zeros(g.n_rows))
@@ -206,4 +429,4 @@ def _forcing_rows(problem, x_int, weighted, relax, t, w_int, dt=1e-6):
             np.asarray(g.rhs(pts[:, :d], {**base, "t": t + dt}), float) - np.asarray(g.rhs(pts[:, :d], {**base, "t": t - dt}), float)
         ) / (2 * dt)
         parts.append(g.weight * (rate + relax * value))
-    return np.concatenate(parts)
+    return np.concatenate(parts) if parts else np.zeros(0)
