@@ -4,7 +4,7 @@ For seeds 0–7, in one process and alternating per seed (the machine is shared 
 
 * **before**: the right-hand side over every collocation row, ``solve_ivp``'s finite-difference
   Jacobian, all 600 features, ``rtol`` 1e-8 / ``atol`` 1e-10 — the default until
-  hyper-reduction landed (reproduced by ``hyper_reduction=False, prune=None`` and a subclass
+  hyper-reduction landed (reproduced by ``hyper_reduction=False, prune=0`` and a subclass
   that withholds the Jacobian);
 * **now**: the problem's defaults (hyper-reduced term and its Jacobian, pruned features,
   ``rtol`` 1e-6).
@@ -53,7 +53,7 @@ def main() -> None:
     order = np.argsort(times)
     truth = np.array([problem.reference(points[i : i + 1], times[i])[0] for i in range(400)])
     contenders = {
-        "before": lambda seed: Before(problem, seed=seed, hyper_reduction=False, rtol=1e-8, atol=1e-10, prune=None),
+        "before": lambda seed: Before(problem, seed=seed, hyper_reduction=False, rtol=1e-8, atol=1e-10, prune=0),
         "now": lambda seed: Evolution(problem, seed=seed),
     }
     rows = []

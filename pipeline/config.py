@@ -137,7 +137,8 @@ SCHEMA = Section({
         "kappa": Field((float, int, _NONE), None, check=positive, doc="boundary weight multiplier"),
         "relaxation": Field((float, int, _NONE), None, check=positive, doc="boundary relaxation rate (evolution)"),
         "boundary": Field((str, _NONE), None, choices=("penalty", "compliant", None), doc="evolution only"),
-        "prune": Field((float, _NONE), None, check=fraction_open, doc="drop dependent basis functions (static)"),
+        "prune": Field((float, int, _NONE), None, check=fraction_half_open,
+                       doc="drop basis functions a pivoted QR finds dependent at this relative threshold (0: keep all)"),
     }, doc="least squares"),
     "time": Section({
         "outputs": Field((int, _NONE), None, check=lambda v: None if v >= 2 else "must be >= 2",
@@ -148,6 +149,11 @@ SCHEMA = Section({
         "rtol": Field((float, _NONE), None, check=positive),
         "atol": Field((float, _NONE), None, check=positive),
         "adaptive_points": Field((float, _NONE), None, check=fraction_half_open),
+        "hyper_reduction": Field((bool, _NONE), None,
+                                 doc="nonlinear terms at interpolation rows only (null: on for nonlinear problems)"),
+        "hyper_oversampling": Field((float, int, _NONE), None,
+                                    check=lambda v: None if v >= 1 else "must be >= 1",
+                                    doc="interpolation rows per column of the interpolation basis"),
     }, doc="time integration (evolution problems)"),
     "ensemble": Section({
         "members": Field(int, 1, check=positive_int, doc="members per sweep point (seeds spawned from basis.seed)"),

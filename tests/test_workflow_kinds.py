@@ -83,7 +83,6 @@ def test_modules_stay_small_and_the_store_knows_no_kinds():
     ("poisson_2d", "solver.relaxation=10", "solver.relaxation does not apply to static PDE workflows"),
     ("advection", "solver.ridge=1e-6", "solver.ridge does not apply to time-dependent PDE workflows; it applies to: "
                                        "static PDE"),
-    ("burgers", "compute.device=gpu", "time-dependent PDE workflows run on the CPU only"),
     ("regression_ensemble", "collocation.n_interior=100", "collocation.n_interior does not apply to supervised"),
     ("regression_ensemble", "compute.device=gpu", "supervised workflows run on the CPU only"),
     ("hamiltonian_pendulum", "solver.kappa=2", "solver.kappa does not apply to Hamiltonian workflows"),
@@ -103,7 +102,8 @@ def test_a_misplaced_key_is_one_clear_error_before_any_store(workflow, override,
 
 
 def test_device_flag_is_refused_where_the_kind_has_no_gpu_path(tmp_path, capsys):
-    assert main(["run", str(WORKFLOWS / "burgers.yaml"), "--output", str(tmp_path / "b.zarr"), "--device", "gpu"]) == 2
+    assert main(["run", str(WORKFLOWS / "hamiltonian_pendulum.yaml"), "--output", str(tmp_path / "b.zarr"),
+                 "--device", "gpu"]) == 2
     assert "run on the CPU only" in capsys.readouterr().err
 
 
@@ -258,8 +258,9 @@ def test_gpu_without_cupy_is_one_clear_error_before_any_store(tmp_path, capsys):
 
     if gpu_available():
         pytest.skip("this machine has a GPU")
-    store = tmp_path / "p.zarr"
-    assert main(["run", str(WORKFLOWS / "poisson_2d.yaml"), "--output", str(store), "--device", "gpu"]) == 2
-    err = capsys.readouterr().err
-    assert "compute.device=gpu needs CuPy and a CUDA device" in err and len(err.strip().splitlines()) == 1
-    assert not store.exists()
+    for workflow in ("poisson_2d", "burgers"):  # static and time-dependent PDEs have a GPU path
+        store = tmp_path / f"{workflow}.zarr"
+        assert main(["run", str(WORKFLOWS / f"{workflow}.yaml"), "--output", str(store), "--device", "gpu"]) == 2
+        err = capsys.readouterr().err
+        assert "compute.device=gpu needs CuPy and a CUDA device" in err and len(err.strip().splitlines()) == 1
+        assert not store.exists()

@@ -364,7 +364,7 @@ class Evolution:
         reduced), ``hyper_reduction`` (``None``: on for nonlinear problems; ``False``: the exact
         term over every row), ``hyper_oversampling`` (interpolation rows per column of the
         interpolation basis, ≥ 1), ``prune`` (relative pivot threshold for dropping dependent
-        features after sampling; ``None``: keep all).
+        features after sampling; 0: keep them all).
         """
         problem = self.problem
         grid_points, grid_times = problem.evaluation_grid()

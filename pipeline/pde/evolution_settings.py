@@ -70,9 +70,10 @@ def resolve_settings(problem, overrides: dict) -> dict:
     if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not (np.isfinite(v) and v >= 1):
         raise ValueError(f"hyper_oversampling (interpolation rows per reduced coordinate) must be a number >= 1, "
                          f"got {v!r}")
-    if s["prune"] is not None and not (isinstance(s["prune"], (float, np.floating)) and 0.0 < s["prune"] < 1.0):
-        raise ValueError(f"prune (the relative pivot threshold for dropping dependent features) must be a "
-                         f"number in (0, 1) or None, got {s['prune']!r}")
+    v = s["prune"]
+    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not 0.0 <= v < 1.0):
+        raise ValueError(f"prune (the relative pivot threshold for dropping dependent features; 0 keeps them all) "
+                         f"must be a number in [0, 1) or None, got {v!r}")
     check_regularisation(s["rcond"], None)
     if s["rcond"] is None:
         raise ValueError("rcond must be set for time-dependent problems")

@@ -18,8 +18,8 @@ import numpy as np
 from pipeline.config import ConfigError
 from pipeline.store import PointLayout, StoreSpec, Variable, field_time_chunk, point_layout
 from pipeline.workflows.base import Clock, MemberTask, Plan, WorkflowKind, member_variables, padded
-from pipeline.workflows.pde import (PROBLEM_SECTION, PDESettings, ProblemCache, basis_spec, build_problem, field_spec,
-                                    is_evolution, layers_from_basis, pde_info, shared_width, stored_layers,
+from pipeline.workflows.pde import (PROBLEM_SECTION, PDESettings, ProblemCache, basis_spec, build_problem,
+                                    check_device, field_spec, is_evolution, layers_from_basis, pde_info, shared_width, stored_layers,
                                     sweep_exact, write_basis)
 
 __all__ = ["EvolutionKind"]
@@ -27,9 +27,10 @@ __all__ = ["EvolutionKind"]
 EVOLUTION_KEYS = {
     "basis": ("width", "activation", "sampler", "weight_scale", "bias_scale", "curvature_scale"),
     "collocation": ("n_interior", "n_boundary", "points"),
-    "solver": ("rcond", "kappa", "relaxation", "boundary"),
-    "time": ("outputs", "method", "windows", "blocks", "rtol", "atol", "adaptive_points"),
-    "compute": ("chunk_rows",),
+    "solver": ("rcond", "kappa", "relaxation", "boundary", "prune"),
+    "time": ("outputs", "method", "windows", "blocks", "rtol", "atol", "adaptive_points", "hyper_reduction",
+             "hyper_oversampling"),
+    "compute": ("chunk_rows", "split_members"),
 }
 
 
@@ -51,8 +52,9 @@ class EvolutionKind(WorkflowKind):
     sections = {"problem": PROBLEM_SECTION}
     task = 'a PDE'
     keys = EVOLUTION_KEYS
-    devices = ("cpu",)
+    devices = ("cpu", "gpu")  # the projection's row blocks; the small reduced ODE runs on the host
     stages = ("project", "integrate", "write")  # sampling the basis is part of each block's projection
+    splittable = True  # a block's projection (assembly, TSQR, interpolation rows) is Dask graphs
 
     def plan(self, cfg, members, grid, path, quiet) -> Plan:
         from pipeline.pde.dense import MAX_PIECES, NODES
@@ -63,6 +65,7 @@ class EvolutionKind(WorkflowKind):
         if not all(is_evolution(p) for p in problems):
             raise ConfigError("all members must be static or all time-dependent")
         settings = [PDESettings.from_config(m.config, self.keys) for m in members]
+        check_device(cfg)
         try:
             evs = [Evolution(p, seed=m.seed, **s.kwargs()) for p, m, s in zip(problems, members, settings)]
         except ValueError as err:
@@ -126,8 +129,10 @@ class EvolutionKind(WorkflowKind):
         spec = StoreSpec(sizes, g, coords, groups,
                          group_coords={"diagnostics": {"stage": (("stage",), list(self.stages), {})},
                                        "coefficients": {"time": coords["time"]}})
-        tasks = [MemberTask(self.name, path, m, grid, s, shared, w, self.stages, quiet)
-                 for m, s, w in zip(members, settings, windows)]
+        tasks = [MemberTask(self.name, path, m, grid, s, shared, w, self.stages, quiet,
+                            assembly_bytes=8 * (ev.settings["n_interior"] + ev.settings["n_boundary"])
+                            * (2 * ev.settings["width"] + 3))
+                 for m, s, w, ev in zip(members, settings, windows, evs)]
         info = {**pde_info(first, evs[0].settings),
                 "block_edges": [ev.block_edges.tolist() for ev in evs][0], "time_order": first.time_order}
         return Plan(tasks, spec, info)

@@ -119,6 +119,8 @@ class PDESettings:
     rtol: float | None = None
     atol: float | None = None
     adaptive_points: float | None = None
+    hyper_reduction: bool | None = None
+    hyper_oversampling: float | None = None
     chunk_rows: int | None = None
     device: str | None = None
 
@@ -134,6 +136,17 @@ class PDESettings:
     def kwargs(self) -> dict:
         """Keyword arguments of the solver: only what the workflow sets."""
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+def check_device(cfg: dict) -> None:
+    """Refuse ``compute.device=gpu`` before any work where CuPy or a CUDA device is missing
+    (in the members it would fail after the store exists)."""
+    if cfg["compute"]["device"] == "gpu":
+        from pipeline.backend import gpu_available
+
+        if not gpu_available():
+            raise ConfigError("compute.device=gpu needs CuPy and a CUDA device, and this machine has none "
+                              "(pip install 'swim-pipeline[gpu]' on a GPU machine, or use --device cpu)")
 
 
 def field_spec(grid: MemberGrid, layout: PointLayout, lead: tuple, dtype: str, chunks: dict, exact=None) -> dict:
@@ -256,12 +269,7 @@ class StaticKind(WorkflowKind):
         if any(is_evolution(p) for p in problems):
             raise ConfigError("all members must be static or all time-dependent")
         settings = [PDESettings.from_config(m.config, self.keys) for m in members]
-        if cfg["compute"]["device"] == "gpu":
-            from pipeline.backend import gpu_available
-
-            if not gpu_available():  # checked here: in the members it would fail after the store exists
-                raise ConfigError("compute.device=gpu needs CuPy and a CUDA device, and this machine has none "
-                                  "(pip install 'swim-pipeline[gpu]' on a GPU machine, or use --device cpu)")
+        check_device(cfg)
         try:
             resolved = [prepare_basis(p, s.kwargs())[0] for p, s in zip(problems, settings)]
         except ValueError as err:
