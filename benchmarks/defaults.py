@@ -32,6 +32,7 @@ SWEEPS = {
     "reaction_logistic": [{"rho": 2.0}, {"rho": 5.0}],
     "kdv_soliton": [{"c": 1.0}, {"c": 2.0}],
     "allen_cahn": [{"eps": 1e-4}, {"eps": 1e-3}],
+    "allen_cahn_2d": [{"eps": 0.01}, {"eps": 0.02}],
     "helmholtz_sin": [{"k": 1.0}, {"k": 4.0}, {"k": 10.0}],
     "heat_gaussian": [{"dim": 2}, {"dim": 10}, {"dim": 100}],
     "poisson_gaussian": [{"dim": 10}, {"dim": 50}, {"dim": 100}, {"dim": 100, "sigma": 0.5}, {"dim": 100, "sigma": 2.0}],

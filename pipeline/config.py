@@ -153,7 +153,10 @@ SCHEMA = Section({
                                  doc="nonlinear terms at interpolation rows only (null: on for nonlinear problems)"),
         "hyper_oversampling": Field((float, int, _NONE), None,
                                     check=lambda v: None if v >= 1 else "must be >= 1",
-                                    doc="interpolation rows per column of the interpolation basis"),
+                                    doc="interpolation rows per column of the interpolation basis (null: automatic)"),
+        "hyper_basis": Field((str, _NONE), None, choices=("gradients", "values", None),
+                             doc="interpolation basis: the fields N reads (values), or also every first derivative "
+                                 "(gradients); null: gradients in 1-D, values otherwise"),
     }, doc="time integration (evolution problems)"),
     "ensemble": Section({
         "members": Field(int, 1, check=positive_int, doc="members per sweep point (seeds spawned from basis.seed)"),

@@ -184,7 +184,7 @@ def test_sources_and_boundary_data_with_penalty_rows():
 
 # ----------------------------------------------------------------------------- settings
 @pytest.mark.parametrize("key, value", [("hyper_reduction", "yes"), ("hyper_oversampling", 0.5),
-                                        ("hyper_oversampling", True), ("prune", 2.0), ("prune", -0.1), ("prune", 1.0),
+                                        ("hyper_oversampling", True), ("hyper_basis", "all"), ("prune", 2.0), ("prune", -0.1), ("prune", 1.0),
                                         ("device", "tpu")])
 def test_bad_settings_name_the_setting(key, value):
     with pytest.raises(ValueError, match=key):

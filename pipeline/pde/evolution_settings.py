@@ -36,7 +36,8 @@ GLOBAL_DEFAULTS = {
     "chunk_rows": None,
     "device": "cpu",
     "hyper_reduction": None,
-    "hyper_oversampling": 1.0,
+    "hyper_oversampling": None,
+    "hyper_basis": None,
     "prune": None,
 }
 
@@ -66,10 +67,14 @@ def resolve_settings(problem, overrides: dict) -> dict:
     if s["hyper_reduction"] is not None and not isinstance(s["hyper_reduction"], (bool, np.bool_)):
         raise ValueError(f"hyper_reduction must be true, false or None (on for nonlinear problems), "
                          f"got {s['hyper_reduction']!r}")
+    if s["hyper_basis"] not in (None, "gradients", "values"):
+        raise ValueError(f"hyper_basis must be 'gradients' (the fields N reads and every first derivative) or "
+                         f"'values' (the fields N reads), got {s['hyper_basis']!r}")
     v = s["hyper_oversampling"]
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not (np.isfinite(v) and v >= 1):
-        raise ValueError(f"hyper_oversampling (interpolation rows per reduced coordinate) must be a number >= 1, "
-                         f"got {v!r}")
+    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float, np.number))
+                          or not (np.isfinite(v) and v >= 1)):
+        raise ValueError(f"hyper_oversampling (interpolation rows per column of the interpolation basis) must be a "
+                         f"number >= 1 or None (automatic), got {v!r}")
     v = s["prune"]
     if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not 0.0 <= v < 1.0):
         raise ValueError(f"prune (the relative pivot threshold for dropping dependent features; 0 keeps them all) "

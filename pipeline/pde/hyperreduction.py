@@ -1,4 +1,4 @@
-"""Projected nonlinear terms of the reduced ODE, exact or hyper-reduced (docs/design.md §3.4).
+"""Projected nonlinear terms of the reduced ODE, exact or hyper-reduced (docs/design.md §3.3.1).
 
 The projected nonlinear term of a time block is ``g(y) = M̂_Xᵀ W N(u)`` with ``u_α = D̂_α y`` at
 the interior collocation rows: every right-hand side touches all ``n`` rows (``O(n k)``).
@@ -86,11 +86,16 @@ class ExactTerm:
             values = values + source(self.x, t)
         return self.mass.T @ (self.weights * values)
 
-    def jacobian(self, y, t):
+    def jacobian(self, y, t, block: int = 8192):
+        """``M̂_Xᵀ W Σ_α diag(∂N/∂u_α) D̂_α``, summed over row blocks (temporaries stay small)."""
         u = self.fields(y)
         partials = pointwise_partials(self.nonlinear, u, self.x, t)
-        inner = sum(partials[alpha][:, None] * self.derivatives[alpha] for alpha in u)
-        return self.mass.T @ (self.weights[:, None] * inner)
+        out = np.zeros((self.mass.shape[1], self.mass.shape[1]))
+        for lo in range(0, self.points, block):
+            rows = slice(lo, lo + block)
+            inner = sum((self.weights[rows] * partials[a][rows])[:, None] * self.derivatives[a][rows] for a in u)
+            out += self.mass[rows].T @ inner
+        return out
 
 
 @dataclass

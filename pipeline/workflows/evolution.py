@@ -29,7 +29,7 @@ EVOLUTION_KEYS = {
     "collocation": ("n_interior", "n_boundary", "points"),
     "solver": ("rcond", "kappa", "relaxation", "boundary", "prune"),
     "time": ("outputs", "method", "windows", "blocks", "rtol", "atol", "adaptive_points", "hyper_reduction",
-             "hyper_oversampling"),
+             "hyper_oversampling", "hyper_basis"),
     "compute": ("chunk_rows", "split_members"),
 }
 

@@ -121,6 +121,7 @@ class PDESettings:
     adaptive_points: float | None = None
     hyper_reduction: bool | None = None
     hyper_oversampling: float | None = None
+    hyper_basis: str | None = None
     chunk_rows: int | None = None
     device: str | None = None
 
