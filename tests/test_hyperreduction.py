@@ -55,7 +55,7 @@ def _reaction_heat(rate=0.5, nu=0.1):
 
 def test_a_term_inside_the_interpolation_basis_is_reduced_exactly():
     problem = _reaction_heat()
-    hyper, exact = Evolution(problem), Evolution(problem, hyper_reduction=False)
+    hyper, exact = Evolution(problem, hyper_reduction=True), Evolution(problem, hyper_reduction=False)
     r_h, r_e = hyper.run(), exact.run()
     proj = hyper.projections[0]
     assert proj.hyper is not None and proj.hyper.points < proj.interior_rows
@@ -75,11 +75,18 @@ def test_linear_problems_keep_the_exact_path():
     assert ev.projections[0].hyper is None
 
 
+def test_the_automatic_choice_hyper_reduces_where_the_rows_are_few():
+    # KdV: 2 × 94 interpolation rows of 2000; Burgers: 2 × 326 of 1500 (more than a quarter)
+    kdv, burgers = Evolution(get_problem("kdv_soliton")), Evolution(get_problem("burgers"))
+    assert kdv.projection(0).hyper is not None
+    assert burgers.projection(0).hyper is None and burgers.projections[0].mass_hat is not None
+
+
 # ----------------------------------------------------------------------------- Burgers
 @pytest.fixture(scope="module")
 def burgers_runs():
     problem = get_problem("burgers")
-    hyper, exact = Evolution(problem, seed=0), Evolution(problem, seed=0, hyper_reduction=False)
+    hyper, exact = Evolution(problem, seed=0, hyper_reduction=True), Evolution(problem, seed=0, hyper_reduction=False)
     return problem, hyper, hyper.run(), exact, exact.run()
 
 
@@ -126,7 +133,7 @@ def test_many_row_blocks_choose_rows_by_tournament(burgers_runs, monkeypatch):
     import pipeline.pde.projection as projection
 
     problem, hyper, r_h, *_ = burgers_runs
-    chunked = Evolution(problem, seed=0, chunk_rows=300)
+    chunked = Evolution(problem, seed=0, chunk_rows=300, hyper_reduction=True)
     proj = chunked.projection(0)
     assert proj.diagnostics["chunk_rows"] == 300
     result = chunked.run()
@@ -136,7 +143,7 @@ def test_many_row_blocks_choose_rows_by_tournament(burgers_runs, monkeypatch):
     # choice may differ where pivots tie to rounding), and the exact term of the diagnostics
     # summed block by block
     monkeypatch.setattr(projection, "HELD_ROWS_BYTES", 0)
-    remote = Evolution(problem, seed=0, chunk_rows=300)
+    remote = Evolution(problem, seed=0, chunk_rows=300, hyper_reduction=True)
     rproj = remote.projection(0)
     assert rproj.hyper.points == proj.hyper.points
     state = result.windows[-1].states[-1]
@@ -173,7 +180,7 @@ def _forced_penalty_problem():
 
 def test_sources_and_boundary_data_with_penalty_rows():
     problem = _forced_penalty_problem()
-    hyper, exact = Evolution(problem), Evolution(problem, hyper_reduction=False)
+    hyper, exact = Evolution(problem, hyper_reduction=True), Evolution(problem, hyper_reduction=False)
     r_h, r_e = hyper.run(), exact.run()
     proj = hyper.projections[0]
     assert proj.mass_hat_boundary is not None and proj.boundary_forcing is not None

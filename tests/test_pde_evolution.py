@@ -199,3 +199,11 @@ def test_chunked_projection_rows_give_the_same_reduced_problem(monkeypatch):
     for bad in (0, -5, 2.5, True, "97"):
         with pytest.raises(ValueError, match="chunk_rows"):
             Evolution(problem, chunk_rows=bad)
+
+
+def test_fast_advection_defaults_keep_the_dense_output_within_its_pieces():
+    # β = 1e4 over one unit of time: the fastest modes turn ~4e5 rad, more than MAX_PIECES pieces
+    # of one window hold; the problem's defaults split the span into windows
+    result = evolve(get_problem("advection", beta=1e4))
+    assert len(result.windows) == 3 and result.error() < 1e-8
+    assert all(w.dense is not None and w.dense.error <= w.stats["dense_tol"] for w in result.windows)

@@ -99,7 +99,8 @@ def test_a_static_solve_on_the_device_equals_the_host_solve(cupy, monkeypatch):
 
 @pytest.mark.parametrize("name, settings", [
     # nonlinear, compliant basis, hyper-reduced: rows nominated from device blocks
-    ("burgers", {"width": 200, "n_interior": 900, "chunk_rows": 300, "weight_scale": 5.0, "bias_scale": 5.0}),
+    ("burgers", {"width": 200, "n_interior": 900, "chunk_rows": 300, "weight_scale": 5.0, "bias_scale": 5.0,
+                 "hyper_reduction": True}),
     # the exact nonlinear term (rows × k matrices gathered from device blocks)
     ("reaction_logistic", {"hyper_reduction": False, "chunk_rows": 300}),
     # linear, penalty rows for time-dependent boundary data, exact propagation

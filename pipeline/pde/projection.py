@@ -302,7 +302,7 @@ def build_projection(problem: EvolutionProblem, network: SampledNetwork, x_int: 
                       b if problem.autonomous else None, s, k, settings["rcond"],
                       x_interior=x_int, interior_rows=len(x_int), interior_weights=w_int, device=device,
                       chunk_rows=chunk)
-    hyper = _use_hyper(problem, settings)
+    hyper = _use_hyper(problem, settings, k, len(x_int))
     if (not problem.linear or not problem.autonomous) and not hyper:
         _attach_exact_rows(proj, problem, packed, boundary, weighted, settings, chunk, device)
     elif hyper:
@@ -316,9 +316,18 @@ def build_projection(problem: EvolutionProblem, network: SampledNetwork, x_int: 
     return proj
 
 
-def _use_hyper(problem, settings) -> bool:
+def _use_hyper(problem, settings, rank: int, rows: int) -> bool:
+    """Hyper-reduce a nonlinear term when asked, or (``None``) when it pays: with at most a quarter
+    of the interior rows as interpolation rows.  Above that, choosing the rows costs about what
+    the right-hand sides save (Burgers, 650 of 1500 rows: 0.62 against 0.52 CPU-s exact)."""
+    if problem.linear:
+        return False
     choice = settings.get("hyper_reduction")
-    return (not problem.linear) and (choice is None or bool(choice))
+    if choice is not None:
+        return bool(choice)
+    basis, oversampling = hyper_defaults(problem, settings)
+    columns = rank * len(_alphas(problem, enrich=basis == "gradients"))
+    return min(rows, max(rank, int(np.ceil(oversampling * columns)))) <= rows / 4
 
 
 def hyper_defaults(problem, settings) -> tuple[str, float]:
