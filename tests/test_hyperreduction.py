@@ -130,7 +130,7 @@ def test_analytic_jacobian_matches_differences_of_the_right_hand_side(burgers_ru
 
 
 def test_many_row_blocks_choose_rows_by_tournament(burgers_runs, monkeypatch):
-    import pipeline.pde.projection as projection
+    import pipeline.pde.hyperreduction as hyperreduction
 
     problem, hyper, r_h, *_ = burgers_runs
     chunked = Evolution(problem, seed=0, chunk_rows=300, hyper_reduction=True)
@@ -142,7 +142,7 @@ def test_many_row_blocks_choose_rows_by_tournament(burgers_runs, monkeypatch):
     # the same tournament with every block's rows left on the workers (no rows held here; the
     # choice may differ where pivots tie to rounding), and the exact term of the diagnostics
     # summed block by block
-    monkeypatch.setattr(projection, "HELD_ROWS_BYTES", 0)
+    monkeypatch.setattr(hyperreduction, "HELD_ROWS_BYTES", 0)
     remote = Evolution(problem, seed=0, chunk_rows=300, hyper_reduction=True)
     rproj = remote.projection(0)
     assert rproj.hyper.points == proj.hyper.points

@@ -201,8 +201,10 @@ def test_burgers_store_evaluates_anywhere_as_a_fresh_evolve(tmp_path):
     expected[order] = np.diagonal(fresh.fields)
     scale = np.abs(expected).max()
     # both are the same integration (same windows, same steps): they differ by the interpolation
-    # tolerance of the dense output (the integrator's rtol 1e-10, times the basis' amplification)
-    assert np.abs(values - expected).max() <= 1e-6 * scale
+    # tolerances of the dense output and of solve_ivp's own interpolant at t_eval (each the
+    # integrator's rtol, relative, in the orthonormal reduced coordinates; measured 1.2 rtol)
+    rtol = fresh.settings["rtol"]
+    assert np.abs(values - expected).max() <= 10 * rtol * scale
     exact = np.array([get_problem("burgers").truth(p[None], t)[0] for p, t in zip(points, times)])
     assert np.linalg.norm(values - exact) / np.linalg.norm(exact) < 1e-3
 
@@ -270,7 +272,7 @@ def test_one_time_dependent_member_projects_on_every_worker(tmp_path):
             Client(cluster) as client, get_task_stream(client) as stream:
         split = run_workflow(cfg, raw, output=str(tmp_path / "split.zarr"), scheduler=cluster.scheduler_address,
                              **quiet)
-    for kernel in ("_leaf", "_reduced_rows"):
+    for kernel in ("_leaf", "reduced_rows"):
         tasks = [t for t in stream.data if str(t["key"]).lstrip("('").startswith(kernel)]
         assert len(tasks) >= 4 and len({t["worker"] for t in tasks}) == 2, (kernel, len(tasks))
     a = xr.open_dataset(tmp_path / "inline.zarr", engine="zarr")["u"].values

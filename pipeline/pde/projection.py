@@ -18,20 +18,18 @@ import dask.array as da
 import numpy as np
 import scipy.linalg
 
-from pipeline.backend import COMPUTE_DTYPE, namespace_for, namespace_of, to_host
+from pipeline.backend import COMPUTE_DTYPE, namespace_for
 from pipeline.cluster import compute
 from pipeline.linalg import LeastSquaresFactor, default_chunk_rows, tsqr_factor
 from pipeline.nn.network import SampledNetwork
 from pipeline.pde.evolution_problems import EvolutionProblem
-from pipeline.pde.hyperreduction import HyperTerm, select_rows
-from pipeline.pde.operators import derivative, identity
+from pipeline.pde.hyperreduction import HyperTerm, attach_hyper_term, hyper_alphas, use_hyper
+from pipeline.pde.row_blocks import fit_rows, interior_rows, reduced_rows, row_blocks
+from pipeline.pde.operators import identity
 from pipeline.pde.static import RowGroup, _group_rows, operator_rows
 
 __all__ = ["Projection", "build_projection"]
 
-#: Up to this size the interior rows of the interpolation basis ``D̂_α`` (rows × k × fields)
-#: stay in the calling process, so the exact term of the diagnostics costs no second pass.
-HELD_ROWS_BYTES = 64 * 2**20
 
 
 @dataclass
@@ -97,8 +95,8 @@ class Projection:
         x = np.asarray(x, dtype=COMPUTE_DTYPE)
         packed = np.column_stack([x, np.asarray(values_at, dtype=COMPUTE_DTYPE)])
         k = self.rank
-        blocks = _row_blocks(packed, self.chunk_rows or default_chunk_rows(k + 1, len(x)), self.device)
-        rows = blocks.map_blocks(_fit_rows, dask.delayed(self.network, pure=True),
+        blocks = row_blocks(packed, self.chunk_rows or default_chunk_rows(k + 1, len(x)), self.device)
+        rows = blocks.map_blocks(fit_rows, dask.delayed(self.network, pure=True),
                                  dask.delayed(self.coefficient_map, pure=True), x.shape[1],
                                  chunks=(blocks.chunks[0], (k + 1,)), dtype=COMPUTE_DTYPE, meta=blocks._meta)
         (r,) = compute(tsqr_factor(rows, overwrite_blocks=True, name="the fitted values"))
@@ -133,99 +131,6 @@ def _null_space(constraints: np.ndarray, tol: float = 1e-10) -> np.ndarray:
     rank = int(np.count_nonzero(s > tol * s[0])) if s[0] > 0 else 0
     q, _, _ = scipy.linalg.qr(constraints.T, mode="full", pivoting=True, check_finite=False)
     return np.ascontiguousarray(q[:, rank:])
-
-
-# ----------------------------------------------------------------------------- row-block kernels
-def _interior_rows(packed, network, operator, lift, source, t0, dim):
-    """``[w Ψ N | w (LΨ) N | w f(t0)]`` of one block of ``packed = [x | w]`` (``N``: the lift)."""
-    xp = namespace_of(packed)
-    x, w = packed[:, :dim], packed[:, dim]
-    psi, lpsi = operator_rows(identity(1.0), network, x), operator_rows(operator, network, x)
-    if lift is not None:
-        lift = xp.asarray(lift)
-        psi, lpsi = psi @ lift, lpsi @ lift
-    m = psi.shape[1]
-    out = xp.empty((x.shape[0], 2 * m + 1), dtype=COMPUTE_DTYPE, order="F")
-    out[:, :m] = psi * w[:, None]
-    out[:, m : 2 * m] = lpsi * w[:, None]
-    out[:, 2 * m] = 0.0 if source is None else w * xp.asarray(source(to_host(x), t0), dtype=COMPUTE_DTYPE)
-    return out
-
-
-def _reduced_rows(packed, network, cmap, alphas, dim):
-    """``D̂_α`` rows (``(∂^α Ψ) N V_k S_k⁻¹``) of one block, host arrays: ``{alpha: (n, k)}``."""
-    xp = namespace_of(packed)
-    x, cmap = packed[:, :dim], xp.asarray(cmap)
-    return {alpha: to_host(operator_rows(_alpha_operator(alpha), network, x) @ cmap) for alpha in alphas}
-
-
-def _fit_rows(packed, network, cmap, dim):
-    """``[E | values]`` of one block of ``packed = [x | values]`` (``E = Ψ N V_k S_k⁻¹``)."""
-    xp = namespace_of(packed)
-    e = operator_rows(identity(1.0), network, packed[:, :dim]) @ xp.asarray(cmap)
-    out = xp.empty((e.shape[0], e.shape[1] + 1), dtype=COMPUTE_DTYPE, order="F")
-    out[:, :-1] = e
-    out[:, -1] = packed[:, dim]
-    return out
-
-
-def _alpha_operator(alpha):
-    return identity(1.0) if sum(alpha) == 0 else derivative(alpha)
-
-
-def _nominate(packed, offset, network, cmap, alphas, dim, m, rows=None):
-    """A block's ``m`` best interpolation rows (Q-DEIM on ``[D̂_0 | D̂_α …]``, each part scaled to
-    unit RMS) with their ``D̂_α``, and the block's Grams ``D̂_0ᵀ W² D̂_α`` (``rows``: the block's
-    ``D̂_α`` if already computed)."""
-    rows = _reduced_rows(packed, network, cmap, alphas, dim) if rows is None else rows
-    host = to_host(packed)
-    w2 = host[:, dim] ** 2
-    pick = select_rows(_scaled(rows, alphas), m)
-    return {"index": offset + pick, "x": host[pick, :dim], "rows": {a: r[pick] for a, r in rows.items()},
-            "gram": {a: rows[alphas[0]].T @ (w2[:, None] * r) for a, r in rows.items()}}
-
-
-def _scaled(rows, alphas):
-    parts = []
-    for a in alphas:
-        scale = float(np.sqrt(np.mean(rows[a] ** 2))) if rows[a].size else 0.0
-        parts.append(rows[a] / scale if scale > 0 else rows[a])
-    return np.hstack(parts)
-
-
-def _merge_nominees(parts, m):
-    index = np.concatenate([p["index"] for p in parts])
-    x = np.concatenate([p["x"] for p in parts])
-    alphas = list(parts[0]["rows"])
-    rows = {a: np.concatenate([p["rows"][a] for p in parts]) for a in alphas}
-    pick = select_rows(_scaled(rows, alphas), m) if len(index) > m else np.arange(len(index))
-    return {"index": index[pick], "x": x[pick], "rows": {a: r[pick] for a, r in rows.items()},
-            "gram": {a: sum(p["gram"][a] for p in parts) for a in alphas}}
-
-
-def _exact_term_part(packed, network, cmap, alphas, dim, nonlinear, source, y, t, rows=None):
-    """One block's share of the exact projected term ``D̂_0ᵀ (w² (N(u) + f))``."""
-    rows = _reduced_rows(packed, network, cmap, alphas, dim) if rows is None else rows
-    host = to_host(packed)
-    x, w = host[:, :dim], host[:, dim]
-    u = {a: r @ y for a, r in rows.items()}
-    values = np.asarray(nonlinear(u, x, t), dtype=float) + (0.0 if source is None else source(x, t))
-    return rows[alphas[0]].T @ (w * w * values)
-
-
-def _row_blocks(packed: np.ndarray, chunk: int, device: str) -> da.Array:
-    blocks = da.from_array(packed, chunks=(max(min(chunk, len(packed)), 1), -1))
-    if device == "cpu":
-        return blocks
-    xp = namespace_for(device)
-    return blocks.map_blocks(xp.asarray, dtype=COMPUTE_DTYPE, meta=xp.empty((0, 0)))
-
-
-def _tree(parts, merge, *args, split_every=8):
-    while len(parts) > 1:
-        parts = [dask.delayed(merge, pure=True)(parts[i : i + split_every], *args)
-                 for i in range(0, len(parts), split_every)]
-    return parts[0]
 
 
 # ----------------------------------------------------------------------------- the projection
@@ -283,12 +188,12 @@ def build_projection(problem: EvolutionProblem, network: SampledNetwork, x_int: 
     chunk = settings.get("chunk_rows") or default_chunk_rows(2 * m + 1, n_rows)
     net = dask.delayed(network, pure=True)
     lift_d = None if lift is None else dask.delayed(lift, pure=True)
-    interior = _row_blocks(packed, chunk, device)
-    parts = [interior.map_blocks(_interior_rows, net, problem.operator, lift_d, problem.source, float(t0), dim,
+    interior = row_blocks(packed, chunk, device)
+    parts = [interior.map_blocks(interior_rows, net, problem.operator, lift_d, problem.source, float(t0), dim,
                                  chunks=(interior.chunks[0], (2 * m + 1,)), dtype=COMPUTE_DTYPE,
                                  meta=namespace_for(device).empty((0, 0)))]
     if boundary is not None:
-        parts.append(_row_blocks(boundary, chunk, device))
+        parts.append(row_blocks(boundary, chunk, device))
     (r,) = compute(tsqr_factor(da.concatenate(parts, axis=0), overwrite_blocks=True, name="the collocation rows"))
     factor = LeastSquaresFactor(r, n_columns=m, n_rows=n_rows)
     u, s, vt = factor.svd
@@ -302,11 +207,13 @@ def build_projection(problem: EvolutionProblem, network: SampledNetwork, x_int: 
                       b if problem.autonomous else None, s, k, settings["rcond"],
                       x_interior=x_int, interior_rows=len(x_int), interior_weights=w_int, device=device,
                       chunk_rows=chunk)
-    hyper = _use_hyper(problem, settings, k, len(x_int))
+    hyper = use_hyper(problem, settings, k, len(x_int))
     if (not problem.linear or not problem.autonomous) and not hyper:
         _attach_exact_rows(proj, problem, packed, boundary, weighted, settings, chunk, device)
     elif hyper:
-        _attach_hyper_term(proj, problem, packed, boundary, weighted, settings, chunk, device)
+        relax = settings.get("relaxation") or 0.0
+        attach_hyper_term(proj, problem, packed, boundary, settings, chunk, device,
+                          boundary_forcing=lambda t: _boundary_forcing(problem, weighted, relax, t))
     eig = np.linalg.eigvals(a) if k <= 3000 else np.array([np.nan])
     proj.diagnostics = {"rank": k, "width": width, "rows": n_rows, "cutoff": settings["rcond"],
                         "max_growth_rate": float(np.max(eig.real)), "spectral_radius": float(np.max(np.abs(eig))),
@@ -316,55 +223,12 @@ def build_projection(problem: EvolutionProblem, network: SampledNetwork, x_int: 
     return proj
 
 
-def _use_hyper(problem, settings, rank: int, rows: int) -> bool:
-    """Hyper-reduce a nonlinear term when asked, or (``None``) when it pays: with at most a quarter
-    of the interior rows as interpolation rows.  Above that, choosing the rows costs about what
-    the right-hand sides save (Burgers, 650 of 1500 rows: 0.62 against 0.52 CPU-s exact)."""
-    if problem.linear:
-        return False
-    choice = settings.get("hyper_reduction")
-    if choice is not None:
-        return bool(choice)
-    basis, oversampling = hyper_defaults(problem, settings)
-    columns = rank * len(_alphas(problem, enrich=basis == "gradients"))
-    return min(rows, max(rank, int(np.ceil(oversampling * columns)))) <= rows / 4
-
-
-def hyper_defaults(problem, settings) -> tuple[str, float]:
-    """``(hyper_basis, hyper_oversampling)``, the automatic choice where unset.
-
-    In 1-D the gradients join the interpolation basis at one row per column (Allen–Cahn
-    ε = 1e-4: projected-term error 3.6e-4 against 3e-2 with the values alone at two rows per
-    column); in more dimensions they would triple the columns and the cost of choosing the rows
-    (column-pivoted QR, ~rows · columns²), while the values at two rows per column already come
-    within 10 % of the exact term's solution error (2-D Allen–Cahn: 1.67e-4 against 1.54e-4;
-    one row per column: 4.8e-4).
-    """
-    basis = settings.get("hyper_basis") or ("gradients" if problem.domain.dim == 1 else "values")
-    oversampling = settings.get("hyper_oversampling") or (1.0 if basis == "gradients" else 2.0)
-    return basis, float(oversampling)
-
-
-def _alphas(problem, enrich: bool = False):
-    """``(0,…,0)``, then the derivatives ``N`` reads; with ``enrich``, also every first derivative
-    (the interpolation basis of the hyper-reduced term: see :mod:`pipeline.pde.hyperreduction`)."""
-    dim = problem.domain.dim
-    out = [(0,) * dim]
-    extra = [tuple(a) for a in problem.nonlinear_derivatives]
-    if enrich:
-        extra += [tuple(int(i == j) for j in range(dim)) for i in range(dim)]
-    for a in extra:
-        if a not in out:
-            out.append(a)
-    return out
-
-
 def _attach_exact_rows(proj, problem, packed, boundary, weighted, settings, chunk, device):
     """The rows × k matrices of the exact right-hand side: ``M̂`` and every ``D̂_α`` (gathered)."""
     cmap, dim = proj.coefficient_map, problem.domain.dim
-    alphas = _alphas(problem)
-    blocks = _row_blocks(packed, chunk, device).to_delayed().ravel()
-    parts = compute(*[dask.delayed(_reduced_rows, pure=True)(blk, proj.network, cmap, alphas, dim) for blk in blocks])
+    alphas = hyper_alphas(problem)
+    blocks = row_blocks(packed, chunk, device).to_delayed().ravel()
+    parts = compute(*[dask.delayed(reduced_rows, pure=True)(blk, proj.network, cmap, alphas, dim) for blk in blocks])
     rows = {a: np.concatenate([p[a] for p in parts]) for a in alphas}
     w_int = proj.interior_weights
     # unit weights (no adaptive points): M̂_X is D̂_0 itself, not a second rows × k copy
@@ -377,56 +241,6 @@ def _attach_exact_rows(proj, problem, packed, boundary, weighted, settings, chun
                                                  _boundary_forcing(problem, weighted, relax, t)])
     else:
         proj.forcing = lambda t: w_int * _source_rows(problem, x_int, t)
-
-
-def _attach_hyper_term(proj, problem, packed, boundary, weighted, settings, chunk, device):
-    """Interpolation rows by a Q-DEIM tournament over the row blocks, and the coupling ``C``."""
-    cmap, dim, k = proj.coefficient_map, problem.domain.dim, proj.rank
-    basis, oversampling = hyper_defaults(problem, settings)
-    alphas = _alphas(problem, enrich=basis == "gradients")
-    m = min(len(packed), max(k, int(np.ceil(oversampling * k * len(alphas)))))
-    blocks = _row_blocks(packed, chunk, device)
-    offsets = np.concatenate([[0], np.cumsum(blocks.chunks[0])[:-1]])
-    delayed_blocks = blocks.to_delayed().ravel()
-    held = None
-    if len(packed) * k * len(alphas) * 8 <= HELD_ROWS_BYTES:
-        # small: the rows stay in this process, for the tournament and the exact term alike
-        held = compute(*[dask.delayed(_reduced_rows, pure=True)(blk, proj.network, cmap, alphas, dim)
-                         for blk in delayed_blocks])
-        parts = [_nominate(packed[off : off + len(r[alphas[0]])], int(off), None, None, alphas, dim, m, rows=r)
-                 for r, off in zip(held, offsets)]
-        chosen = _merge_nominees(parts, m) if len(parts) > 1 else parts[0]
-    else:
-        nominees = [dask.delayed(_nominate, pure=True)(blk, int(off), proj.network, cmap, alphas, dim, m)
-                    for blk, off in zip(delayed_blocks, offsets)]
-        (chosen,) = compute(_tree(nominees, _merge_nominees, m))
-    mass_b = None if boundary is None else boundary[:, : proj.lift.shape[1]] @ proj.transform
-    derivatives = {tuple(a): chosen["rows"][tuple(a)] for a in problem.nonlinear_derivatives}
-    proj.hyper = HyperTerm.from_rows(problem.nonlinear, derivatives, [chosen["rows"][a] for a in alphas],
-                                     [chosen["gram"][a] for a in alphas], chosen["x"], chosen["index"])
-    proj.mass_hat_boundary = mass_b
-    relax = settings.get("relaxation") or 0.0
-    proj.boundary_forcing = None if mass_b is None else (lambda t: _boundary_forcing(problem, weighted, relax, t))
-    proj.source = None if problem.source is None else (lambda x, t: np.asarray(problem.source(x, t), dtype=float))
-    if held is None:
-        proj.exact_term = lambda y, t: _exact_term(proj, problem, packed, alphas, chunk, device, y, t)
-    else:
-        rows = {a: np.concatenate([r[a] for r in held]) for a in alphas}
-        proj.exact_term = lambda y, t: _exact_term_part(packed, None, None, alphas, dim, problem.nonlinear,
-                                                        proj.source, y, t, rows=rows)
-
-
-def _exact_term(proj, problem, packed, alphas, chunk, device, y, t):
-    """The exact projected nonlinear term, summed over the row blocks (for the diagnostics)."""
-    source = None if problem.source is None else (lambda x, s: np.asarray(problem.source(x, s), dtype=float))
-    parts = [dask.delayed(_exact_term_part, pure=True)(blk, proj.network, proj.coefficient_map, alphas,
-                                                      problem.domain.dim, problem.nonlinear, source, y, t)
-             for blk in _row_blocks(packed, chunk, device).to_delayed().ravel()]
-    return compute(_tree(parts, _sum_parts))[0]
-
-
-def _sum_parts(parts):
-    return np.sum(parts, axis=0)
 
 
 def _is_zero(group: RowGroup, t) -> bool:
