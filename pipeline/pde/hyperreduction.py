@@ -249,6 +249,9 @@ def attach_hyper_term(proj, problem, packed, boundary, settings, chunk, device, 
     alphas = hyper_alphas(problem, enrich=basis == "gradients")
     m = min(len(packed), max(k, int(np.ceil(oversampling * k * len(alphas)))))
     blocks = row_blocks(packed, chunk, device)
+    # one pivoting round per block (as many rows as V has columns), the further rounds among the
+    # nominees: with several blocks this halves the tournament's cost at two rows per column
+    per_block = m if blocks.numblocks[0] == 1 else min(m, k * len(alphas))
     offsets = np.concatenate([[0], np.cumsum(blocks.chunks[0])[:-1]])
     delayed_blocks = blocks.to_delayed().ravel()
     held = None
@@ -256,11 +259,12 @@ def attach_hyper_term(proj, problem, packed, boundary, settings, chunk, device, 
         # small: the rows stay in this process, for the tournament and the exact term alike
         held = compute(*[dask.delayed(reduced_rows, pure=True)(blk, proj.network, cmap, alphas, dim)
                          for blk in delayed_blocks])
-        parts = [_nominate(packed[off : off + len(r[alphas[0]])], int(off), None, None, alphas, dim, m, rows=r)
+        parts = [_nominate(packed[off : off + len(r[alphas[0]])], int(off), None, None, alphas, dim, per_block,
+                           rows=r)
                  for r, off in zip(held, offsets)]
         chosen = _merge_nominees(parts, m) if len(parts) > 1 else parts[0]
     else:
-        nominees = [dask.delayed(_nominate, pure=True)(blk, int(off), proj.network, cmap, alphas, dim, m)
+        nominees = [dask.delayed(_nominate, pure=True)(blk, int(off), proj.network, cmap, alphas, dim, per_block)
                     for blk, off in zip(delayed_blocks, offsets)]
         (chosen,) = compute(tree(nominees, _merge_nominees, m))
     mass_b = None if boundary is None else boundary[:, : proj.lift.shape[1]] @ proj.transform
