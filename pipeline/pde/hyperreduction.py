@@ -73,15 +73,8 @@ def pointwise_partials(nonlinear, u: dict, x: np.ndarray, t: float, value: np.nd
     return out
 
 
-@dataclass
-class ExactTerm:
-    """``g(y) = M̂_Xᵀ (w ⊙ (N(u) + f(t)))`` over all interior rows (the reference)."""
-
-    nonlinear: object  # N(u, x, t)
-    mass: np.ndarray  # (n, k): M̂_X, the interior rows of M̂ (weights applied)
-    derivatives: dict  # alpha -> (n, k): D̂_α
-    x: np.ndarray
-    weights: np.ndarray
+class _PointwiseTerm:
+    """What both terms share: the fields ``u_α = D̂_α y`` at their rows and ``N(u) + f`` there."""
 
     @property
     def points(self) -> int:
@@ -90,11 +83,24 @@ class ExactTerm:
     def fields(self, y):
         return {alpha: mat @ y for alpha, mat in self.derivatives.items()}
 
-    def __call__(self, y, t, source=None):
+    def values(self, y, t, source=None):
+        """``N(u) + f`` at the term's rows (``source``: ``f(x, t)``, or None)."""
         values = np.asarray(self.nonlinear(self.fields(y), self.x, t), dtype=float)
-        if source is not None:
-            values = values + source(self.x, t)
-        return self.mass.T @ (self.weights * values)
+        return values if source is None else values + source(self.x, t)
+
+
+@dataclass
+class ExactTerm(_PointwiseTerm):
+    """``g(y) = M̂_Xᵀ (w ⊙ (N(u) + f(t)))`` over all interior rows (the reference)."""
+
+    nonlinear: object  # N(u, x, t)
+    mass: np.ndarray  # (n, k): M̂_X, the interior rows of M̂ (weights applied)
+    derivatives: dict  # alpha -> (n, k): D̂_α
+    x: np.ndarray
+    weights: np.ndarray
+
+    def __call__(self, y, t, source=None):
+        return self.mass.T @ (self.weights * self.values(y, t, source))
 
     def jacobian(self, y, t, block: int = 8192):
         """``M̂_Xᵀ W Σ_α diag(∂N/∂u_α) D̂_α``, summed over row blocks (temporaries stay small)."""
@@ -109,7 +115,7 @@ class ExactTerm:
 
 
 @dataclass
-class HyperTerm:
+class HyperTerm(_PointwiseTerm):
     """``g(y) ≈ C (N(u_P) + f_P(t))`` at ``m`` interpolation rows (see the module docstring)."""
 
     nonlinear: object
@@ -119,24 +125,14 @@ class HyperTerm:
     rows: np.ndarray  # indices of P among the interior rows
     diagnostics: dict = field(default_factory=dict)
 
-    @property
-    def points(self) -> int:
-        return len(self.x)
-
-    def fields(self, y):
-        return {alpha: mat @ y for alpha, mat in self.derivatives.items()}
-
     def __call__(self, y, t, source=None):
-        values = np.asarray(self.nonlinear(self.fields(y), self.x, t), dtype=float)
-        if source is not None:
-            values = values + source(self.x, t)
-        return self.coupling @ values
+        return self.coupling @ self.values(y, t, source)
 
     def jacobian(self, y, t):
+        """``C Σ_α diag(∂N/∂u_α) D̂_α[P]``."""
         u = self.fields(y)
         partials = pointwise_partials(self.nonlinear, u, self.x, t)
-        inner = sum(partials[alpha][:, None] * self.derivatives[alpha] for alpha in u)
-        return self.coupling @ inner
+        return self.coupling @ sum(partials[alpha][:, None] * self.derivatives[alpha] for alpha in u)
 
     @classmethod
     def from_rows(cls, nonlinear, derivatives: dict, basis: list, grams: list, x, rows,
