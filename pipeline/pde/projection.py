@@ -24,12 +24,11 @@ from pipeline.linalg import LeastSquaresFactor, default_chunk_rows, tsqr_factor
 from pipeline.nn.network import SampledNetwork
 from pipeline.pde.evolution_problems import EvolutionProblem
 from pipeline.pde.hyperreduction import HyperTerm, attach_hyper_term, hyper_alphas, use_hyper
-from pipeline.pde.row_blocks import fit_rows, interior_rows, reduced_rows, row_blocks
 from pipeline.pde.operators import identity
+from pipeline.pde.row_blocks import fit_rows, interior_rows, reduced_rows, row_blocks
 from pipeline.pde.static import RowGroup, _group_rows, operator_rows
 
 __all__ = ["Projection", "build_projection"]
-
 
 
 @dataclass
@@ -233,7 +232,8 @@ def _attach_exact_rows(proj, problem, packed, boundary, weighted, settings, chun
     w_int = proj.interior_weights
     # unit weights (no adaptive points): M̂_X is D̂_0 itself, not a second rows × k copy
     mass_int = rows[alphas[0]] if np.all(w_int == 1.0) else w_int[:, None] * rows[alphas[0]]
-    proj.mass_hat = mass_int if boundary is None else np.vstack([mass_int, boundary[:, : proj.lift.shape[1]] @ proj.transform])
+    proj.mass_hat = mass_int if boundary is None else np.vstack(
+        [mass_int, boundary[:, : proj.lift.shape[1]] @ proj.transform])
     proj.derivative_hat = {tuple(a): rows[tuple(a)] for a in problem.nonlinear_derivatives}
     x_int, relax = proj.x_interior, settings.get("relaxation") or 0.0
     if settings["boundary"] == "penalty":
