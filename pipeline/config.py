@@ -150,7 +150,8 @@ SCHEMA = Section({
         "atol": Field((float, _NONE), None, check=positive),
         "adaptive_points": Field((float, _NONE), None, check=fraction_half_open),
         "hyper_reduction": Field((bool, _NONE), None,
-                                 doc="nonlinear terms at interpolation rows only (null: on for nonlinear problems)"),
+                                 doc="nonlinear terms at interpolation rows only (null: where those are at most a quarter "
+                                     "of the rows)"),
         "hyper_oversampling": Field((float, int, _NONE), None,
                                     check=lambda v: None if v >= 1 else "must be >= 1",
                                     doc="interpolation rows per column of the interpolation basis (null: automatic)"),
