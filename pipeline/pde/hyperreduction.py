@@ -280,9 +280,8 @@ def attach_hyper_term(proj, problem, packed, boundary, settings, chunk, device, 
 
 def _exact_term(proj, problem, packed, alphas, chunk, device, y, t):
     """The exact projected nonlinear term, summed over the row blocks (for the diagnostics)."""
-    source = None if problem.source is None else (lambda x, s: np.asarray(problem.source(x, s), dtype=float))
     parts = [dask.delayed(_exact_term_part, pure=True)(blk, proj.network, proj.coefficient_map, alphas,
-                                                      problem.domain.dim, problem.nonlinear, source, y, t)
+                                                      problem.domain.dim, problem.nonlinear, proj.source, y, t)
              for blk in row_blocks(packed, chunk, device).to_delayed().ravel()]
     return compute(tree(parts, _sum_parts))[0]
 
