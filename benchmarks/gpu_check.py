@@ -10,8 +10,9 @@ Where CuPy and a CUDA device are present this script
    (the fraction of it the QR reaches), and the whole assembly + TSQR against the CPU path
    on the same host;
 4. runs a short time-dependent problem (2-D Allen–Cahn, ``--evolution-rows`` collocation
-   rows, hyper-reduced) with its projection on the device and on the host, and compares the
-   fields (< 1e-6 of their maximum required) and the wall times.
+   rows, exact and hyper-reduced) with its projection on the device and on the host: exact,
+   the fields agree to < 1e-6 of their maximum; hyper-reduced, both are equally accurate
+   (the interpolation rows may differ), and the wall times.
 
 It finishes in well under 5 minutes on an H100/H200.  Without a GPU it writes a "skipped"
 result and exits 0; ``--dry-run`` runs every step with NumPy standing in for CuPy (to check
@@ -114,7 +115,10 @@ def run(args) -> dict:
     phi = np.column_stack([network(xt), np.ones(len(xt))])
     for rcond in (1e-8, 1e-10):
         h, d = host_factor.solve(rcond=rcond), dev_factor.solve(rcond=rcond)
-        comparisons[f"residual norm, rcond {rcond:.0e}"] = float(abs(d.residual_norms[0] - h.residual_norms[0]) / h.residual_norms[0])
+        # The residual norm is small against ‖y‖ (an accurate fit), so it carries an absolute
+        # error of about eps·‖y‖ on either path: compare it relative to ‖y‖, not to itself.
+        comparisons[f"residual norm (rel. to |y|), rcond {rcond:.0e}"] = float(
+            abs(d.residual_norms[0] - h.residual_norms[0]) / np.linalg.norm(y))
         fit_h, fit_d = phi @ h.coef, phi @ d.coef
         comparisons[f"fitted values, rcond {rcond:.0e}"] = float(np.linalg.norm(fit_d - fit_h) / np.linalg.norm(fit_h))
 
@@ -133,17 +137,33 @@ def run(args) -> dict:
     from pipeline.pde import get_problem
     from pipeline.pde.evolution import Evolution
 
+    # With the exact nonlinear term both paths integrate the same reduced system: the fields
+    # agree to rounding.  Hyper-reduced, the interpolation rows come out of pivoted QRs whose
+    # near-ties break differently on the two devices; both row sets are valid, so the fields
+    # differ by up to the hyper-reduction error and the check is that both are equally accurate.
     problem = get_problem("allen_cahn_2d", T=0.25)
-    settings = {"n_interior": args.evolution_rows, "width": 1000, "hyper_reduction": True, "seed": 0}
-    start = time.perf_counter()
-    host_run = Evolution(problem, **settings).run()
-    evolution_host_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    dev_run = Evolution(problem, device="cpu" if xp is np else "gpu", **settings).run()
-    evolution_device_seconds = time.perf_counter() - start
-    evolution_diff = float(np.abs(dev_run.fields - host_run.fields).max() / np.abs(host_run.fields).max())
+    device = "cpu" if xp is np else "gpu"
+    evolution = {}
+    for hyper in (False, True):
+        settings = {"n_interior": args.evolution_rows, "width": 1000, "hyper_reduction": hyper, "seed": 0}
+        start = time.perf_counter()
+        host_run = Evolution(problem, **settings).run()
+        host_seconds_ev = time.perf_counter() - start
+        start = time.perf_counter()
+        dev_run = Evolution(problem, device=device, **settings).run()
+        dev_seconds_ev = time.perf_counter() - start
+        evolution["hyper" if hyper else "exact"] = {
+            "fields_rel_diff": float(np.abs(dev_run.fields - host_run.fields).max() / np.abs(host_run.fields).max()),
+            "rel_l2_host": host_run.error(), "rel_l2_device": dev_run.error(),
+            "cpu_path_seconds": host_seconds_ev, "device_path_seconds": dev_seconds_ev,
+        }
+    exact, hyper = evolution["exact"], evolution["hyper"]
+    evolution_ok = (exact["fields_rel_diff"] < 1e-6
+                    and max(hyper["rel_l2_host"], hyper["rel_l2_device"]) < 1e-3
+                    and hyper["rel_l2_device"] < 1.5 * hyper["rel_l2_host"]
+                    and hyper["fields_rel_diff"] < 2 * hyper["rel_l2_host"])
 
-    checks_passed = assembly_diff < 1e-10 and all(v < 1e-10 for v in comparisons.values()) and evolution_diff < 1e-6
+    checks_passed = assembly_diff < 1e-10 and all(v < 1e-10 for v in comparisons.values()) and evolution_ok
     return {
         "status": "ok" if checks_passed else "mismatch",
         **_device_info(xp),
@@ -157,11 +177,7 @@ def run(args) -> dict:
         "device_path_seconds": dev_seconds,
         "speedup_over_cpu": host_seconds / dev_seconds,
         "evolution_rows": args.evolution_rows,
-        "evolution_fields_rel_diff": evolution_diff,
-        "evolution_rel_l2_host": host_run.error(),
-        "evolution_rel_l2_device": dev_run.error(),
-        "evolution_cpu_path_seconds": evolution_host_seconds,
-        "evolution_device_path_seconds": evolution_device_seconds,
+        "evolution": evolution,
     }
 
 
@@ -182,16 +198,20 @@ def main() -> int:
     print(f"\nGPU check on {result['device']}: {result['rows']} x {result['cols']}, blocks of {result['chunk_rows']} rows\n")
     rows = [{"check": "assembly of one block", "value": result["assembly_rel_diff"]}]
     rows += [{"check": k, "value": v} for k, v in result["solve_rel_diffs"].items()]
-    rows += [{"check": f"evolution fields ({result['evolution_rows']} rows, hyper-reduced)",
-              "value": result["evolution_fields_rel_diff"]}]
+    for term, ev in result["evolution"].items():
+        rows += [{"check": f"evolution fields ({result['evolution_rows']} rows, {term} term)", "value": ev["fields_rel_diff"]}]
     print(markdown_table(rows, [("check", "relative difference device vs NumPy", ""), ("value", "value", ".2e")]))
     print()
     print(markdown_table([result], [
         ("row_block_qr_gflops", "row-block QR GFLOP/s", ".0f"), ("fp64_gemm_gflops", "FP64 GEMM GFLOP/s", ".0f"),
         ("qr_fraction_of_gemm", "QR / GEMM", ".2f"), ("cpu_path_seconds", "CPU path s", ".2f"),
         ("device_path_seconds", "device path s", ".2f"), ("speedup_over_cpu", "speed-up", ".1f"),
-        ("evolution_cpu_path_seconds", "evolution CPU path s", ".1f"),
-        ("evolution_device_path_seconds", "evolution device path s", ".1f"), ("total_seconds", "script s", ".0f"),
+        ("total_seconds", "script s", ".0f"),
+    ]))
+    print()
+    print(markdown_table([{"term": k, **v} for k, v in result["evolution"].items()], [
+        ("term", "evolution", ""), ("rel_l2_host", "rel. L2 host", ".2e"), ("rel_l2_device", "rel. L2 device", ".2e"),
+        ("cpu_path_seconds", "CPU path s", ".1f"), ("device_path_seconds", "device path s", ".1f"),
     ]))
     print(f"\nstatus: {result['status']}; written to {path}")
     return 0 if result["status"] == "ok" else 1
