@@ -178,7 +178,7 @@ def lstsq(
     ridge=None,
     row_weights=None,
     chunk_rows: int | None = None,
-    split_every: int = 8,
+    split_every: int = 2,
 ) -> LeastSquaresSolution:
     """Solve ``min ||diag(w) (A x - b)||`` by TSQR and a truncated-SVD or ridge filter.
 
@@ -192,7 +192,7 @@ def lstsq(
     return factor.solve(rcond=rcond, ridge=ridge)
 
 
-def factorize(a, b, *, row_weights=None, chunk_rows: int | None = None, split_every: int = 8) -> LeastSquaresFactor:
+def factorize(a, b, *, row_weights=None, chunk_rows: int | None = None, split_every: int = 2) -> LeastSquaresFactor:
     """Compute the TSQR factor of ``[A | B]`` (see :func:`lstsq` for the arguments)."""
     from pipeline.cluster import compute
 
