@@ -1,6 +1,7 @@
 """The ``pipeline`` command.
 
     pipeline run WORKFLOW [--output PATH] [--scheduler ADDRESS] [--workers N] [--device cpu|gpu]
+                          [--cluster local|address|slurm|kubernetes]
                           [--set KEY=VALUE ...] [--overwrite | --resume] [--quiet]
     pipeline inspect STORE
     pipeline plot STORE [-o FILE.png]
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from pipeline._version import __version__
 from pipeline.config import ConfigError, load_workflow
+from pipeline.validators import CLUSTER_KINDS
 
 __all__ = ["main"]
 
@@ -31,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--scheduler", metavar="ADDRESS", help="'local', 'threads', 'synchronous' or tcp://host:port")
     run.add_argument("--workers", type=int, metavar="N", help="workers of a local cluster")
     run.add_argument("--device", choices=("cpu", "gpu"), help="where feature blocks live")
+    run.add_argument("--cluster", choices=CLUSTER_KINDS,
+                     help="where the workers come from (compute.cluster.kind): local processes, a running "
+                          "scheduler (compute.cluster.address), Slurm jobs or Kubernetes pods")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a key, e.g. --set basis.width=400 (repeatable)")
     mode = run.add_mutually_exclusive_group()
@@ -75,6 +80,8 @@ def _run(args) -> int:
     overrides = list(args.overrides)
     if args.device:
         overrides.append(f"compute.device={args.device}")
+    if args.cluster:
+        overrides.append(f"compute.cluster.kind={args.cluster}")
     cfg, raw = load_workflow(args.workflow, overrides)
     output = args.output or cfg["output"]["path"] or str(Path("results") / (Path(args.workflow).stem + ".zarr"))
     log = (lambda *a, **k: None) if args.quiet else (lambda *a, **k: print(*a, file=sys.stderr, **k))

@@ -140,15 +140,22 @@ def _security(tls: dict | None):
                     require_encryption=True)
 
 
-def resolve_scheduler(configured: str, override: str | None = None) -> str:
-    """The scheduler to use: ``--scheduler`` beats the workflow, which beats
-    ``DASK_SCHEDULER_ADDRESS`` when it says ``local`` (the default)."""
+def resolve_scheduler(configured: str, override: str | None = None, cluster: dict | None = None) -> str:
+    """The scheduler to use: ``--scheduler`` beats the workflow's ``compute.scheduler``, which
+    beats ``compute.cluster`` when it says ``local`` (the default): kind ``address`` gives its
+    address, kind ``local`` gives ``DASK_SCHEDULER_ADDRESS`` when that is set (a DaskJob's pod,
+    a batch script), and ``local`` otherwise (start the cluster of ``compute.cluster.kind``)."""
     import os
 
     if override:
         return override
+    if configured != "local":
+        return configured
+    kind = (cluster or {}).get("kind", "local")
+    if kind == "address":
+        return cluster["address"]
     env = os.environ.get("DASK_SCHEDULER_ADDRESS")
-    if configured == "local" and env:
+    if kind == "local" and env:
         return env
     return configured
 
@@ -157,20 +164,29 @@ def resolve_scheduler(configured: str, override: str | None = None) -> str:
 def connect(compute_cfg: dict, *, scheduler: str | None = None, workers: int | None = None):
     """Where a workflow's graph runs; yields a distributed ``Client`` or ``None`` (in-process).
 
-    ``local`` starts a ``LocalCluster`` of worker processes with ``threads`` threads each (one
-    BLAS thread per worker: the nanny sets ``OMP_NUM_THREADS=1``); ``threads`` and
-    ``synchronous`` run in this process; anything else is a scheduler address (``tcp://…``,
-    ``tls://…``), reached within ``timeout`` seconds with the TLS certificates of ``tls``.
+    ``local`` starts the cluster of ``compute.cluster.kind``: a ``LocalCluster`` of worker
+    processes with ``threads`` threads each (one BLAS thread per worker: the nanny sets
+    ``OMP_NUM_THREADS=1``), Slurm jobs or Kubernetes pods (:mod:`pipeline.clusters`);
+    ``threads`` and ``synchronous`` run in this process; anything else is a scheduler address
+    (``tcp://…``, ``tls://…``), reached within ``timeout`` seconds with the TLS certificates of ``tls``.
     """
     import os
 
-    choice = resolve_scheduler(compute_cfg["scheduler"], scheduler)
+    cluster_cfg = compute_cfg.get("cluster") or {"kind": "local"}
+    choice = resolve_scheduler(compute_cfg["scheduler"], scheduler, cluster_cfg)
     if choice in ("threads", "synchronous"):
         with dask.config.set(scheduler=choice):
             yield None
         return
     from distributed import Client, LocalCluster
 
+    if choice == "local" and cluster_cfg["kind"] in ("slurm", "kubernetes"):
+        from pipeline import clusters
+
+        start = clusters.slurm_cluster if cluster_cfg["kind"] == "slurm" else clusters.kubernetes_cluster
+        with start(cluster_cfg) as client:
+            yield client
+        return
     if choice == "local":
         n = workers or compute_cfg.get("workers") or os.cpu_count() or 1
         # the dashboard on a free port (":0"): several runs on one machine never collide

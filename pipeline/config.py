@@ -15,20 +15,29 @@ left out (or null) takes the problem's own default, measured to meet its accurac
 from __future__ import annotations
 
 import copy
-import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
 from pipeline.nn.activations import ACTIVATIONS as _ACTIVATION_REGISTRY
 from pipeline.nn.samplers import SAMPLERS as _SAMPLER_REGISTRY
 
-
-__all__ = ["ALWAYS_APPLIES", "ConfigError", "Field", "SCHEMA", "Section", "TASK_SECTIONS", "apply_override", "register_sections",
-           "load_workflow", "validate"]
+__all__ = [
+    "ALWAYS_APPLIES",
+    "SCHEMA",
+    "TASK_SECTIONS",
+    "ConfigError",
+    "Field",
+    "Section",
+    "apply_override",
+    "load_workflow",
+    "register_sections",
+    "validate",
+]
 
 
 class ConfigError(ValueError):
@@ -62,44 +71,26 @@ class Section:
     check: Callable[[dict], str | None] | None = None
 
 
-def positive_int(v):
-    return None if v >= 1 else "must be >= 1"
-
-
-def non_negative_int(v):
-    return None if v >= 0 else "must be >= 0"
-
-
-def fraction_open(v):
-    return None if 0 < v < 1 else "must lie in (0, 1)"
-
-
-def fraction_half_open(v):
-    return None if 0 <= v < 1 else "must lie in [0, 1)"
-
-
-def non_negative(v):
-    return None if math.isfinite(v) and v >= 0 else "must be a finite number >= 0"
-
-
-def positive(v):
-    return None if math.isfinite(v) and v > 0 else "must be a finite number > 0"
-
-
-def widths(v):
-    if isinstance(v, int) and not isinstance(v, bool):
-        v = [v]
-    if not v or not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in v):
-        return "must be a positive integer or a list of positive integers (one width per layer)"
-    return None
-
-
-def module_spec(v):
-    path, sep, name = v.rpartition(":")
-    if not sep or not path.endswith(".py") or not name.isidentifier():
-        return "must be 'path/to/file.py:function' (a file and the function that builds the problem)"
-    return None
-
+from pipeline.validators import (  # noqa: F401 - re-exported for the workflow kinds' sections
+    CLUSTER_KINDS,
+    adaptive_bounds,
+    compute_consistency,
+    fraction_half_open,
+    fraction_open,
+    kubernetes_resources,
+    memory_text,
+    module_spec,
+    non_negative,
+    non_negative_int,
+    positive,
+    positive_int,
+    scheduler_address,
+    slurm_shape,
+    string_mapping,
+    strings,
+    walltime_text,
+    widths,
+)
 
 _NUMBER = (int, float)
 _FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
@@ -186,7 +177,55 @@ SCHEMA = Section({
             "cert_file": Field((str, _NONE), None),
             "key_file": Field((str, _NONE), None),
         }, doc="TLS certificates for dask's Security"),
-    }, doc="where the graph runs"),
+        "cluster": Section({
+            "kind": Field(str, "local", choices=CLUSTER_KINDS,
+                          doc="local (LocalCluster), address (a running scheduler), slurm (dask-jobqueue), "
+                              "kubernetes (dask-kubernetes operator)"),
+            "address": Field((str, _NONE), None, check=scheduler_address,
+                             doc="kind address: the scheduler, e.g. tcp://host:8786 or tls://host:8786"),
+            "startup_timeout": Field(_NUMBER, 600.0, check=positive,
+                                     doc="slurm, kubernetes: seconds to wait for the workers asked for"),
+            "slurm": Section({
+                "queue": Field((str, _NONE), None, doc="partition (sbatch -p)"),
+                "account": Field((str, _NONE), None, doc="sbatch -A"),
+                "cores": Field((int, _NONE), None, check=positive_int, doc="cores per job (null: jobqueue.yaml)"),
+                "processes": Field((int, _NONE), None, check=positive_int,
+                                   doc="worker processes per job (null: jobqueue.yaml, else one per core)"),
+                "memory": Field((str, _NONE), None, check=memory_text, doc="memory per job, e.g. 16GB (null: "
+                                                                            "jobqueue.yaml)"),
+                "walltime": Field((str, _NONE), None, check=walltime_text,
+                                  doc="per job, HH:MM:SS or D-HH:MM:SS (null: jobqueue.yaml)"),
+                "jobs": Field(int, 1, check=positive_int, doc="jobs to start (unless adaptive)"),
+                "adaptive": Section({
+                    "minimum": Field((int, _NONE), None, check=non_negative_int, doc="fewest jobs"),
+                    "maximum": Field((int, _NONE), None, check=positive_int, doc="most jobs"),
+                }, doc="scale between minimum and maximum jobs with the load (both set, or neither)",
+                    check=adaptive_bounds),
+                "job_extra_directives": Field(list, [], check=strings,
+                                              doc="extra #SBATCH lines, e.g. ['--constraint=cpu', '--qos=normal']"),
+                "job_script_prologue": Field(list, [], check=strings,
+                                             doc="shell lines run before each worker (module load …)"),
+                "interface": Field((str, _NONE), None, doc="network interface the workers listen on, e.g. ib0"),
+                "local_directory": Field((str, _NONE), None, doc="worker scratch directory on the node"),
+                "log_directory": Field((str, _NONE), None,
+                                       doc="where the worker jobs write their logs (null: the directory of the run)"),
+                "python": Field((str, _NONE), None, doc="python of the workers (default: this one)"),
+            }, doc="dask-jobqueue SLURMCluster (pip install 'swim-pipeline[slurm]')", check=slurm_shape),
+            "kubernetes": Section({
+                "name": Field(str, "swim-pipeline", doc="DaskCluster name"),
+                "image": Field(str, "ghcr.io/swim-pipeline/swim-pipeline:0.1.0", doc="image with this package"),
+                "n_workers": Field(int, 2, check=positive_int),
+                "namespace": Field((str, _NONE), None),
+                "resources": Field(dict, {"requests": {"cpu": "1", "memory": "4Gi"},
+                                          "limits": {"cpu": "1", "memory": "4Gi"}},
+                                   check=kubernetes_resources, doc="per worker container"),
+                "env": Field(dict, {}, check=string_mapping, doc="extra environment of every pod"),
+                "cluster_spec": Field((str, _NONE), None,
+                                      doc="a DaskCluster manifest used instead of image, n_workers, resources and env "
+                                          "(volumes for the stores, node selectors): deploy/kubernetes/daskcluster.yaml"),
+            }, doc="dask-kubernetes operator KubeCluster (pip install 'swim-pipeline[kubernetes]')"),
+        }, doc="which cluster runs the graph when compute.scheduler is 'local' (the default)"),
+    }, doc="where the graph runs", check=compute_consistency),
 })
 
 
@@ -238,13 +277,18 @@ def _validate_section(section: Section, raw, path: str):
             if problem:
                 raise ConfigError(f"{dotted} {problem}; got {value!r}")
         out[key] = value
+    if section.check is not None and "." in path:  # nested sections; top-level ones in validate()
+        problem = section.check(out)
+        if problem:
+            raise ConfigError(problem)
     return out
 
 
 #: keys every workflow kind honours (whole sections, or dotted keys); which other keys take
 #: effect is declared by each kind (:attr:`pipeline.workflows.base.WorkflowKind.keys`)
 ALWAYS_APPLIES = ("version", "ensemble", "output", "basis.seed", "compute.scheduler", "compute.workers",
-                  "compute.threads", "compute.timeout", "compute.tls", "compute.dashboard", "compute.device")
+                  "compute.threads", "compute.timeout", "compute.tls", "compute.dashboard", "compute.device",
+                  "compute.cluster")
 
 #: the sections of which a workflow names exactly one: what it runs (each workflow kind
 #: registers its own, with :func:`register_sections`)

@@ -216,7 +216,8 @@ def set_keys(raw: dict) -> list[str]:
 
 def _applies(kind: WorkflowKind, dotted: str) -> bool:
     section, _, rest = dotted.partition(".")
-    if section == kind.section or dotted in ALWAYS_APPLIES or section in ALWAYS_APPLIES:
+    parts = dotted.split(".")
+    if section == kind.section or any(".".join(parts[:i]) in ALWAYS_APPLIES for i in range(1, len(parts) + 1)):
         return True
     key = rest.split(".")[0]
     return key in kind.keys.get(section, ())

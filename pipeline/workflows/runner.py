@@ -21,6 +21,7 @@ import yaml
 
 from pipeline._version import __version__
 from pipeline.cluster import connect, exclusive, inline, on_cluster, resolve_scheduler, single_blas_thread
+from pipeline.clusters import check_cluster
 from pipeline.config import ConfigError
 from pipeline.ensemble import expand_members
 from pipeline.store import LAYOUT_VERSION, StoreExists, create_store, read_attrs
@@ -166,6 +167,7 @@ def run_workflow(cfg: dict, raw: dict, *, output=None, overwrite=False, resume=F
     """Run a workflow into its store; returns the metrics (also stored in the root attributes)."""
     if overwrite and resume:
         raise ConfigError("--overwrite and --resume exclude each other")
+    check_cluster(cfg["compute"], scheduler)
     kind, plan = prepare(cfg, raw, output=output, quiet=quiet)
     path = plan.tasks[0].path
     _open_store(path, plan, overwrite=overwrite, resume=resume)
@@ -176,7 +178,7 @@ def run_workflow(cfg: dict, raw: dict, *, output=None, overwrite=False, resume=F
         if link and cfg["compute"]["dashboard"]:
             log(f"dashboard: {link}")
         tasks = split_members(kind, plan.tasks, client, cfg["compute"]["split_members"],
-                              resolve_scheduler(cfg["compute"]["scheduler"], scheduler))
+                              resolve_scheduler(cfg["compute"]["scheduler"], scheduler, cfg["compute"]["cluster"]))
         if any(t.split for t in tasks) and client is not None:
             log(f"{sum(t.split for t in tasks)} member(s) split over the cluster's workers")
         progress = Progress(path, tasks, quiet=quiet)
