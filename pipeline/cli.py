@@ -23,6 +23,16 @@ from pipeline.validators import CLUSTER_KINDS
 __all__ = ["main"]
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pipeline", description="Sampled networks and PDE workflows on Dask.")
     parser.add_argument("--version", action="version", version=f"swim-pipeline {__version__}")
@@ -31,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("workflow", help="path of the YAML workflow")
     run.add_argument("--output", metavar="PATH", help="the zarr store (default: output.path of the workflow)")
     run.add_argument("--scheduler", metavar="ADDRESS", help="'local', 'threads', 'synchronous' or tcp://host:port")
-    run.add_argument("--workers", type=int, metavar="N", help="workers of a local cluster")
+    run.add_argument("--workers", type=_positive_int, metavar="N", help="workers of a local cluster")
     run.add_argument("--device", choices=("cpu", "gpu"), help="where feature blocks live")
     run.add_argument("--cluster", choices=CLUSTER_KINDS,
                      help="where the workers come from (compute.cluster.kind): local processes, a running "

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pipeline.nn.activations import ACTIVATIONS as _ACTIVATION_REGISTRY
 from pipeline.nn.samplers import SAMPLERS as _SAMPLER_REGISTRY
+from pipeline.yaml_input import MAX_BYTES, read_yaml
 
 __all__ = [
     "ALWAYS_APPLIES",
@@ -367,10 +366,7 @@ def apply_override(raw: dict, assignment: str) -> dict:
     key, sep, value = assignment.partition("=")
     if not sep or not key:
         raise ConfigError(f"--set expects KEY=VALUE (for example solver.rcond=1e-8), got {assignment!r}")
-    try:
-        parsed = yaml.safe_load(value)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"--set {key}: cannot parse value {value!r}: {err}") from None
+    parsed = read_yaml(value, f"--set {key}")
     _assign(raw, key, parsed, where=f"--set {key}")
     return raw
 
@@ -380,10 +376,13 @@ def load_workflow(path: str | Path, overrides: list[str] | tuple = ()) -> tuple[
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"workflow file {str(path)!r} does not exist")
+    if path.stat().st_size > MAX_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_BYTES // 1024} KiB; a workflow is a few kB of settings")
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot be read as UTF-8 text ({err})") from None
+    raw = read_yaml(text, str(path))
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

@@ -5,13 +5,20 @@ This module knows nothing about workflow kinds.  A kind declares its variables
 run) in a :class:`StoreSpec`; :func:`create_store` writes the template (metadata, coordinates
 and the known data only) and every member task then region-writes its own slices with
 :func:`write`.  Zarr chunks never straddle two members, so no two writers ever touch one
-chunk and writes need no locks; chunk writes are atomic (temporary file and rename), so a run
-killed at any moment loses at most the window being written (docs/design.md §5.3).
+chunk and writes need no locks; chunk writes are atomic (temporary file and rename; one PUT on object storage), so a
+run killed at any moment loses at most the window being written (docs/design.md §5.3).
+
+A store is a local path or an fsspec URL (``s3://bucket/run.zarr``): :func:`zarr_store` gives
+what zarr and xarray open — the local path as it is, or zarr's own ``FsspecStore`` built in
+the calling process from its environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+``AWS_ENDPOINT_URL[_S3]``, ``AWS_DEFAULT_REGION``: what s3fs and botocore read), so every
+worker builds its own filesystem and no credential is ever written down or sent anywhere.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import warnings
 from dataclasses import dataclass, field
@@ -21,8 +28,9 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-__all__ = ["LAYOUT_VERSION", "PointLayout", "StoreExists", "StoreSpec", "Variable", "create_store", "open_group", "progress",
-           "point_layout", "read_attrs", "write"]
+__all__ = ["LAYOUT_VERSION", "PointLayout", "StoreExists", "StoreSpec", "Variable", "check_location", "create_store",
+           "exists", "is_url", "location_problem", "open_group", "point_layout", "progress", "read_attrs", "write",
+           "zarr_store"]
 
 #: Version of the store layout, kept in every store's attributes (1: swim-pipeline 0.1 before
 #: the analysis-ready layout; 2: sweep dimensions, gridded fields, dense trajectories).
@@ -34,6 +42,95 @@ CHUNK_BYTES = 8 * 2**20
 
 class StoreExists(ValueError):
     """The output store exists and neither ``overwrite`` nor ``resume`` was asked for."""
+
+
+# ----------------------------------------------------------------------------- where a store lives
+#: the package each object-storage protocol needs, and the extra that brings it
+_EXTRAS = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3")}
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
+
+
+def is_url(path) -> bool:
+    """An fsspec URL (``s3://bucket/run.zarr``, also chained ``simplecache::s3://…``), not a local path."""
+    return any(_URL.match(part) for part in str(path).split("::"))
+
+
+def location_problem(path) -> str | None:
+    """Why ``path`` may not be used as a store (credentials in the URL), or None; the message never shows them."""
+    if path is None or not is_url(path):
+        return None
+    for part in str(path).split("::"):
+        scheme, _, rest = part.partition("://")
+        authority = rest.split("/", 1)[0]
+        if "@" in authority:
+            shown = f"{scheme}://***@{authority.rpartition('@')[2]}/{rest.partition('/')[2]}"
+            return (f"output.path: the store URL {shown!r} embeds credentials; a store URL takes them from the "
+                    "environment only (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, AWS_DEFAULT_REGION): "
+                    "remove them from the URL")
+        if "?" in rest or "#" in rest:
+            shown = f"{scheme}://{re.split(r'[?#]', rest)[0]}"
+            return (f"output.path: the store URL {shown!r} has a query string or fragment, which may carry secrets; "
+                    "give the bucket and key only, with credentials and endpoint in the environment (AWS_*)")
+    return None
+
+
+def check_location(path) -> None:
+    """Refuse a URL with credentials (ConfigError) or a protocol whose package is missing (ImportError), before any work."""
+    problem = location_problem(path)
+    if problem:
+        from pipeline.config import ConfigError
+
+        raise ConfigError(problem)
+    if is_url(path):
+        _filesystem_class(str(path).split("::")[-1].partition("://")[0])
+
+
+def _filesystem_class(protocol: str):
+    import fsspec
+
+    try:
+        return fsspec.get_filesystem_class(protocol)
+    except ImportError as err:
+        package, extra = _EXTRAS.get(protocol, (None, None))
+        if package:
+            raise ImportError(f"a store at {protocol}:// needs {package}: pip install 'swim-pipeline[{extra}]'") from None
+        raise ImportError(f"a store at {protocol}:// needs a package fsspec names: {err}") from None
+    except ValueError as err:
+        raise ValueError(f"output.path: {protocol}:// is not a protocol fsspec knows ({err})") from None
+
+
+def zarr_store(path, *, read_only: bool = False):
+    """What zarr and xarray open: a local path as it is, a URL as zarr's ``FsspecStore`` (env credentials)."""
+    if not is_url(path):
+        return path
+    from zarr.storage import FsspecStore
+
+    check_location(path)
+    return FsspecStore.from_url(str(path), read_only=read_only)
+
+
+def _filesystem(path):
+    """The synchronous fsspec filesystem of a URL and the path in it (listing, existence, removal)."""
+    import fsspec
+
+    check_location(path)
+    return fsspec.url_to_fs(str(path))
+
+
+def exists(path) -> bool:
+    """Whether anything is at ``path``: a file or directory, or an object or prefix of a bucket."""
+    if not is_url(path):
+        return Path(path).exists()
+    fs, key = _filesystem(path)
+    return fs.exists(key)
+
+
+def _remove(path) -> None:
+    if not is_url(path):
+        shutil.rmtree(path)
+        return
+    fs, key = _filesystem(path)
+    fs.rm(key, recursive=True)  # the objects under key/ (and key itself), not key2/
 
 
 @dataclass
@@ -154,7 +251,7 @@ def _text_as_objects(values):
     return values.astype(object) if values.dtype.kind == "U" else values
 
 
-def _refuse_foreign(path: Path) -> None:
+def _refuse_foreign(path) -> None:
     """``--overwrite`` replaces only a store this tool wrote; anything else is left alone."""
     attrs = {}
     try:
@@ -168,14 +265,16 @@ def _refuse_foreign(path: Path) -> None:
 
 def create_store(path, spec: StoreSpec, *, overwrite: bool = False) -> None:
     """Write the template (metadata, coordinates and known data) of a new store."""
-    path = Path(path)
-    if path.exists():
+    path = str(path) if is_url(path) else Path(path)
+    if exists(path):
         if not overwrite:
             raise StoreExists(f"the output store {str(path)!r} exists; pass --overwrite to replace it "
                               "or --resume to continue it")
         _refuse_foreign(path)
-        shutil.rmtree(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+        _remove(path)
+    if not is_url(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    store = zarr_store(path)
     attrs = {k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in spec.attrs.items()}
     attrs["layout_version"] = LAYOUT_VERSION
     with warnings.catch_warnings():
@@ -184,11 +283,11 @@ def create_store(path, spec: StoreSpec, *, overwrite: bool = False) -> None:
             ds = _template(spec, name)
             if name == "":
                 ds.attrs.update(attrs)
-            ds.to_zarr(path, group=name or None, mode="w-", compute=False, consolidated=False, zarr_format=3)
+            ds.to_zarr(store, group=name or None, mode="w-", compute=False, consolidated=False, zarr_format=3)
             known = {k: v for k, v in spec.groups[name].items() if v.data is not None}
             if known:
                 data = xr.Dataset({k: (v.dims, np.asarray(v.data, dtype=v.dtype)) for k, v in known.items()})
-                data.to_zarr(path, group=name or None, region={d: slice(None) for d in data.dims},
+                data.to_zarr(store, group=name or None, region={d: slice(None) for d in data.dims},
                              consolidated=False)
 
 
@@ -198,26 +297,30 @@ def write(path, group: str, variables: dict, region: dict) -> None:
     region = {d: region.get(d, slice(None)) for d in ds.dims}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ds.to_zarr(path, group=group or None, region=region, consolidated=False)
+        ds.to_zarr(zarr_store(path), group=group or None, region=region, consolidated=False)
 
 
 def open_group(path, group: str = "") -> xr.Dataset:
     """One group of a store as a lazy dataset (unconsolidated: it may be being written)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return xr.open_zarr(path, group=group or None, consolidated=False)
+        return xr.open_zarr(zarr_store(path, read_only=True), group=group or None, consolidated=False)
+
+
+def _zarr_location(path, read_only: bool = False):
+    return zarr_store(path, read_only=read_only) if is_url(path) else str(path)
 
 
 def read_attrs(path) -> dict:
     import zarr
 
-    return dict(zarr.open_group(str(path), mode="r").attrs)
+    return dict(zarr.open_group(_zarr_location(path, read_only=True), mode="r").attrs)
 
 
 def write_attrs(path, attrs: dict, group: str = "") -> None:
     import zarr
 
-    node = zarr.open_group(str(path), mode="r+")
+    node = zarr.open_group(_zarr_location(path), mode="r+")
     node = node[group] if group else node
     node.attrs.update({k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in attrs.items()})
 
@@ -227,10 +330,15 @@ def consolidate(path) -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        zarr.consolidate_metadata(str(path))
+        zarr.consolidate_metadata(_zarr_location(path))
 
 
 def progress(path) -> np.ndarray:
-    """``done`` flags of a store, one row per member (flat order) and one column per window."""
-    done = open_group(path, "progress")["done"].values
-    return done.reshape((-1, done.shape[-1]))
+    """``done`` flags of a store, one row per member (flat order) and one column per window.
+
+    Read with zarr directly: one small array, no Dask graph (a client polls it every 0.5 s).
+    """
+    import zarr
+
+    done = zarr.open_array(_zarr_location(path, read_only=True), path="progress/done", mode="r")[...]
+    return np.asarray(done).reshape((-1, done.shape[-1]))

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from pipeline.store import StoreSpec, Variable, consolidate, open_group, write_attrs
+from pipeline.store import StoreSpec, Variable, consolidate, open_group, write_attrs, zarr_store
 
 __all__ = ["add_ensemble_variables", "finalize", "run_metrics"]
 
@@ -84,7 +84,6 @@ def _ensemble_errors(root: xr.Dataset, rel: np.ndarray, member_dims: tuple) -> d
     return out
 
 
-
 def finalize(path, metrics: dict) -> None:
     """Ensemble mean and spread (out of core, from the store), the metrics, consolidated metadata."""
     with warnings.catch_warnings():
@@ -95,6 +94,6 @@ def finalize(path, metrics: dict) -> None:
         stats = xr.Dataset({"u_mean": u.mean("member").astype(root["u"].dtype),
                             "u_std": u.std("member", ddof=ddof).astype(root["u"].dtype)})
         stats = stats.drop_vars(list(stats.coords))
-        stats.to_zarr(path, region={d: slice(None) for d in stats["u_mean"].dims}, consolidated=False)
+        stats.to_zarr(zarr_store(path), region={d: slice(None) for d in stats["u_mean"].dims}, consolidated=False)
     write_attrs(path, {"metrics": json.dumps(metrics)})
     consolidate(path)

@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from pipeline.store import open_group
+from pipeline.store import progress
 
 __all__ = ["Progress"]
 
@@ -40,8 +40,7 @@ class Progress:
         self.poll(initial=True)
 
     def _done(self) -> np.ndarray:
-        done = open_group(self.path, "progress")["done"].values
-        done = done.reshape((-1, done.shape[-1])).astype(bool)
+        done = progress(self.path).astype(bool)  # zarr directly: a local path or a URL
         mask = np.arange(done.shape[1])[None, :] < self.windows[:, None]
         return done & mask
 

@@ -2,7 +2,8 @@
 
 ``open_result(path).tree`` is the plain :class:`xarray.DataTree` of the store (what
 ``xr.open_datatree(path, engine="zarr")`` gives); :meth:`Result.evaluate` asks the run's
-workflow kind to evaluate every member's stored network at new points (and times).
+workflow kind to evaluate every member's stored network at new points (and times).  ``path``
+is a local path or an fsspec URL (``s3://bucket/run.zarr``, credentials from the environment).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from pipeline.store import LAYOUT_VERSION
+from pipeline.store import LAYOUT_VERSION, exists, is_url, zarr_store
 from pipeline.workflows.registry import get_kind
 
 __all__ = ["Result", "open_result"]
@@ -25,7 +26,7 @@ __all__ = ["Result", "open_result"]
 class Result:
     """A run's store: the xarray tree and re-evaluation of the stored networks."""
 
-    path: Path
+    path: Path | str  # a URL stays a string
     tree: xr.DataTree
 
     @property
@@ -84,14 +85,19 @@ class Result:
         return {k: v.values for k, v in self.member_dataset(group, m).data_vars.items()}
 
     def plot(self, output=None) -> Path:
-        """Write a PNG summarising the run (the kind's figure; needs matplotlib); returns its path."""
+        """Write a PNG summarising the run (the kind's figure; needs matplotlib); returns its path.
+
+        Default: beside a local store (``run.zarr.png``); for a store at a URL, in the current
+        directory under the store's name.
+        """
         from pipeline.workflows.plots import pyplot
 
         self.check_layout()
         plt = pyplot()
         fig = get_kind(self.tree.attrs["kind"]).plot(self, plt)
         fig.tight_layout()
-        out = Path(output) if output else Path(str(self.path).rstrip("/") + ".png")
+        default = str(self.path).rstrip("/") + ".png"
+        out = Path(output) if output else Path(default.rsplit("/", 1)[-1] if is_url(self.path) else default)
         fig.savefig(out, dpi=110)
         plt.close(fig)
         return out
@@ -128,10 +134,10 @@ class Result:
 
 def open_result(path) -> Result:
     """Open a run's store: ``result.tree`` (xarray DataTree), ``result.evaluate(points, times)``."""
-    path = Path(path)
-    if not path.exists():
+    path = str(path) if is_url(path) else Path(path)
+    if not exists(path):
         raise ValueError(f"no result store at {str(path)!r}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        tree = xr.open_datatree(path, engine="zarr")
+        tree = xr.open_datatree(zarr_store(path, read_only=True), engine="zarr")
     return Result(path, tree)

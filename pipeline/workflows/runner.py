@@ -15,7 +15,6 @@ import json
 import os
 import threading
 import time
-from pathlib import Path
 
 import yaml
 
@@ -24,7 +23,7 @@ from pipeline.cluster import connect, exclusive, inline, on_cluster, resolve_sch
 from pipeline.clusters import check_cluster
 from pipeline.config import ConfigError
 from pipeline.ensemble import expand_members
-from pipeline.store import LAYOUT_VERSION, StoreExists, create_store, read_attrs
+from pipeline.store import LAYOUT_VERSION, StoreExists, check_location, create_store, exists, read_attrs
 from pipeline.workflows.base import MemberTask, Plan, WorkflowKind, check_keys
 from pipeline.workflows.metrics import add_ensemble_variables, finalize, run_metrics
 from pipeline.workflows.progress import Progress
@@ -98,6 +97,8 @@ def prepare(cfg: dict, raw: dict, *, output: str | None, quiet: bool = True) -> 
     path = output or cfg["output"]["path"]
     if not path:
         raise ConfigError("output.path is not set: give it in the workflow or with --output")
+    for location in {cfg["output"]["path"], path} - {None}:  # credentials in a URL, a missing s3fs: before any work
+        check_location(location)
     kind = kind_for(cfg)
     check_keys(raw, kind, kinds())
     members, grid = expand_members(cfg, raw)
@@ -116,7 +117,7 @@ def prepare(cfg: dict, raw: dict, *, output: str | None, quiet: bool = True) -> 
 
 def _open_store(path: str, plan: Plan, *, overwrite: bool, resume: bool) -> None:
     if resume:
-        if not Path(path).exists():
+        if not exists(path):
             raise ConfigError(f"--resume: there is no store at {path!r} to resume")
         attrs = read_attrs(path)
         if attrs.get("layout_version", 1) != LAYOUT_VERSION:
