@@ -34,10 +34,14 @@ def _positive_int(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pipeline", description="Sampled networks and PDE workflows on Dask.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="print the full traceback of an error (yours, for problem.module)")
+    parser = argparse.ArgumentParser(prog="pipeline", description="Sampled networks and PDE workflows on Dask.",
+                                     parents=[common])
     parser.add_argument("--version", action="version", version=f"swim-pipeline {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run a workflow file into a zarr store")
+    run = sub.add_parser("run", help="run a workflow file into a zarr store", parents=[common])
     run.add_argument("workflow", help="path of the YAML workflow")
     run.add_argument("--output", metavar="PATH", help="the zarr store (default: output.path of the workflow)")
     run.add_argument("--scheduler", metavar="ADDRESS", help="'local', 'threads', 'synchronous' or tcp://host:port")
@@ -52,12 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--overwrite", action="store_true", help="replace an existing store")
     mode.add_argument("--resume", action="store_true", help="continue an interrupted run in its store")
     run.add_argument("--quiet", action="store_true", help="print only the metrics")
-    inspect = sub.add_parser("inspect", help="what a store holds: the run, its settings and metrics")
+    inspect = sub.add_parser("inspect", help="what a store holds: the run, its settings and metrics", parents=[common])
     inspect.add_argument("store")
-    plot = sub.add_parser("plot", help="figures of a store (needs matplotlib)")
+    plot = sub.add_parser("plot", help="figures of a store (needs matplotlib)", parents=[common])
     plot.add_argument("store")
     plot.add_argument("-o", "--output", metavar="FILE.png", help="image file (default: STORE.png)")
-    sub.add_parser("problems", help="the problem registry: names, parameters, references")
+    sub.add_parser("problems", help="the problem registry: names, parameters, references", parents=[common])
     return parser
 
 
@@ -172,6 +176,10 @@ def main(argv=None) -> int:
     try:
         return commands[args.command](args)
     except (ConfigError, ValueError, ConnectionError, FileExistsError, ImportError) as err:
+        if getattr(args, "debug", False):
+            import traceback
+
+            traceback.print_exception(err)
         print(f"pipeline: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # pragma: no cover

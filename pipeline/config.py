@@ -387,6 +387,17 @@ def load_workflow(path: str | Path, overrides: list[str] | tuple = ()) -> tuple[
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a workflow must be a YAML mapping, got {type(raw).__name__}")
-    for assignment in overrides:
+    _resolve_module_path(raw, path.parent)
+    for assignment in overrides:  # --set paths stay relative to the current directory, as on a shell
         apply_override(raw, assignment)
     return validate(raw), raw
+
+
+def _resolve_module_path(raw: dict, base: Path) -> None:
+    """A relative ``problem.module`` file in a workflow is relative to the workflow's directory."""
+    section = raw.get("problem")
+    module = section.get("module") if isinstance(section, dict) else None
+    if isinstance(module, str) and module_spec(module) is None:
+        file, _, name = module.rpartition(":")
+        if not Path(file).is_absolute():
+            section["module"] = f"{(base / file).resolve()}:{name}"

@@ -299,3 +299,47 @@ def test_supervised_data_from_csv_and_netcdf_files(tmp_path):
                                                                       "target": "y"}})
     run = _cli("run", missing, "--output", tmp_path / "m.zarr")
     assert run.returncode == 2 and "column 'c' is not in" in run.stderr
+
+
+def test_a_failing_user_module_is_one_line_naming_problem_module(tmp_path, capsys, monkeypatch):
+    """Syntax errors, exceptions and wrong return types in the user's file: one line, no
+    traceback (``--debug`` shows the user's own); the file resolves from the workflow's
+    directory and is imported once per process."""
+    from pipeline.cli import main
+
+    bodies = {
+        "syntax": ("def build(:\n", "importing", "SyntaxError"),
+        "raises": ("def build():\n    raise RuntimeError('no mesh')\n", "build(**problem.params) raised", "no mesh"),
+        "integer": ("def build():\n    return 3\n", "build() returned int, not a StaticProblem", ""),
+        "missing": ("x = 1\n", "has no function 'build'", ""),
+    }
+    (tmp_path / "flows").mkdir()
+    for name, (body, message, detail) in bodies.items():
+        (tmp_path / "flows" / f"{name}.py").write_text(body)
+        workflow = _write(tmp_path / "flows", f"{name}.yaml", {"version": 1, "problem": {"module": f"{name}.py:build"}})
+        monkeypatch.chdir(tmp_path)  # not the workflow's directory: the module still resolves from there
+        store = tmp_path / f"{name}.zarr"
+        assert main(["run", str(workflow), "--output", str(store)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("pipeline: error: problem.module: "), err
+        assert message in err and detail in err and not store.exists()
+    assert main(["run", str(tmp_path / "flows" / "raises.yaml"), "--output", str(tmp_path / "r.zarr"), "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "raise RuntimeError('no mesh')" in err  # the user's own line
+
+    counter = tmp_path / "flows" / "counted.py"
+    counter.write_text(
+        "import numpy as np\n"
+        "from pathlib import Path\n"
+        "from pipeline.pde import Box, Dirichlet, StaticProblem, laplacian\n"
+        "log = Path(__file__).with_suffix('.log')\n"
+        "log.write_text(log.read_text() + 'x' if log.exists() else 'x')\n"
+        "def build():\n"
+        "    exact = lambda x: x[:, 0] * x[:, 1]\n"
+        "    return StaticProblem('counted', Box.cube(2), laplacian(2), lambda x: 0 * x[:, 0],\n"
+        "                         (Dirichlet(lambda x, data: exact(x)),), exact=exact,\n"
+        "                         defaults={'width': 100, 'n_interior': 400, 'n_boundary': 100})\n")
+    workflow = _write(tmp_path / "flows", "counted.yaml", {"version": 1, "problem": {"module": "counted.py:build"},
+                                                           "ensemble": {"members": 2}})
+    assert main(["run", str(workflow), "--output", str(tmp_path / "c.zarr"), "--scheduler", "threads", "--quiet"]) == 0
+    assert (tmp_path / "flows" / "counted.log").read_text() == "x"  # imported once in this process

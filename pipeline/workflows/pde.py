@@ -41,22 +41,53 @@ PROBLEM_SECTION = Section({
 
 
 # ----------------------------------------------------------------------------- problems
+_MODULES: dict = {}  # resolved file -> (mtime, module): a user's file is imported once per process
+
+
+def _user_module(file: Path):
+    stamp = file.stat().st_mtime_ns
+    known = _MODULES.get(file)
+    if known is not None and known[0] == stamp:
+        return known[1]
+    spec = importlib.util.spec_from_file_location(f"user_problem_{file.stem}", file)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:  # noqa: BLE001 - the user's code: any failure is reported as theirs
+        raise ConfigError(f"problem.module: importing {str(file)!r} failed: {type(err).__name__}: {err} "
+                          "(--debug shows the traceback)") from err
+    _MODULES[file] = (stamp, module)
+    return module
+
+
 def build_problem(section: dict):
-    """The problem a workflow names: from the registry, or from the user's file."""
+    """The problem a workflow names: from the registry, or from the user's file.
+
+    The user's file is imported once per process (again only when it changes); whatever goes
+    wrong in it — an import error, an exception in the factory, a factory that returns
+    something other than a problem — is a :class:`ConfigError` naming ``problem.module``.
+    """
     from pipeline.pde import get_problem
+    from pipeline.pde.evolution_problems import EvolutionProblem
+    from pipeline.pde.problems import StaticProblem
 
     if section["module"]:
         path, _, name = section["module"].rpartition(":")
         file = Path(path)
         if not file.is_file():
             raise ConfigError(f"problem.module: the file {path!r} does not exist")
-        spec = importlib.util.spec_from_file_location(f"user_problem_{file.stem}", file)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        factory = getattr(module, name, None)
+        factory = getattr(_user_module(file.resolve()), name, None)
         if not callable(factory):
             raise ConfigError(f"problem.module: {path!r} has no function {name!r}")
-        return factory(**section["params"])
+        try:
+            problem = factory(**section["params"])
+        except Exception as err:  # noqa: BLE001 - the user's code
+            raise ConfigError(f"problem.module: {name}(**problem.params) raised {type(err).__name__}: {err} "
+                              "(--debug shows the traceback)") from err
+        if not isinstance(problem, (StaticProblem, EvolutionProblem)):
+            raise ConfigError(f"problem.module: {name}() returned {type(problem).__name__}, not a StaticProblem or "
+                              "an EvolutionProblem")
+        return problem
     try:
         return get_problem(section["name"], **section["params"])
     except ValueError as err:
