@@ -182,6 +182,17 @@ def main(argv=None) -> int:
             traceback.print_exception(err)
         print(f"pipeline: error: {err}", file=sys.stderr)
         return 2
+    except RuntimeError as err:
+        from pipeline.pde.integrators import DivergenceError
+
+        if not isinstance(err, DivergenceError):
+            raise
+        if getattr(args, "debug", False):
+            import traceback
+
+            traceback.print_exception(err)
+        print(f"pipeline: diverged: {err}", file=sys.stderr)  # a result, not a crash: exit 3
+        return 3
     except KeyboardInterrupt:  # pragma: no cover
         print("pipeline: interrupted; continue with --resume", file=sys.stderr)
         return 130

@@ -343,3 +343,14 @@ def test_a_failing_user_module_is_one_line_naming_problem_module(tmp_path, capsy
                                                            "ensemble": {"members": 2}})
     assert main(["run", str(workflow), "--output", str(tmp_path / "c.zarr"), "--scheduler", "threads", "--quiet"]) == 0
     assert (tmp_path / "flows" / "counted.log").read_text() == "x"  # imported once in this process
+
+
+def test_a_diverging_member_is_a_one_line_result_not_a_traceback(tmp_path, capsys):
+    from pipeline.cli import main
+
+    store = tmp_path / "div.zarr"
+    code = main(["run", str(WORKFLOWS / "quickstart.yaml"), "--output", str(store), "--scheduler", "threads", "--quiet",
+                 "--set", "ensemble.sweep={problem.params.beta: [1.0e12]}", "--set", "ensemble.members=1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 3 and err[-1].startswith("pipeline: diverged: member 0 diverged: the coefficients diverged at t =")
+    assert "Traceback" not in "\n".join(err) and "is in the store" in err[-1]

@@ -151,7 +151,8 @@ class EvolutionKind(WorkflowKind):
         if first > 0:
             state, block = self._restore(task, ev, first, clock)
         written_blocks = set()
-        for index, win, owned in ev.march(shared.times, shared.points, start=first, state=state, block=block):
+        windows = ev.march(shared.times, shared.points, start=first, state=state, block=block)
+        for index, win, owned in _reporting_divergence(windows, task):
             start = clock.start()
             proj = ev.projections[win.block]
             if win.block not in written_blocks:
@@ -272,3 +273,17 @@ class EvolutionKind(WorkflowKind):
         from pipeline.workflows.plots import plot_fields
 
         return plot_fields(result, plt)
+
+
+def _reporting_divergence(windows, task):
+    """The windows of a member; a divergence names the member and what the store holds."""
+    from pipeline.pde.integrators import DivergenceError
+
+    done = task.first_pending()
+    try:
+        for item in windows:
+            yield item
+            done = item[0] + 1
+    except DivergenceError as err:
+        kept = f"windows 1–{done} of {task.windows} are in the store" if done else "no window is in the store"
+        raise DivergenceError(f"member {task.index} diverged: {err} ({kept})", None) from None
