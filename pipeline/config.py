@@ -15,6 +15,7 @@ left out (or null) takes the problem's own default, measured to meet its accurac
 from __future__ import annotations
 
 import copy
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,6 +91,11 @@ from pipeline.validators import (  # noqa: F401 - re-exported for the workflow k
     walltime_text,
     widths,
 )
+
+#: members of one run (sweep points × replicates) and values per swept key: each member is a task
+#: and a slice of the store; beyond these the planning alone takes minutes
+MAX_MEMBERS = 100_000
+MAX_SWEEP_VALUES = 10_000
 
 _NUMBER = (int, float)
 _FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
@@ -170,6 +176,9 @@ SCHEMA = Section({
                                doc="run a member's own graphs on the whole cluster (auto: when members are "
                                    "fewer than workers or too large for one)"),
         "timeout": Field(_NUMBER, 10.0, check=positive, doc="seconds to wait for a scheduler"),
+        "memory_limit": Field((str, _NONE), None, check=memory_text,
+                              doc="memory the sizes of a run are checked against before work, e.g. 64GB "
+                                  "(null: this machine's)"),
         "dashboard": Field(bool, True, doc="start the Dask dashboard of a local cluster on a free port"),
         "tls": Section({
             "ca_file": Field((str, _NONE), None),
@@ -287,7 +296,7 @@ def _validate_section(section: Section, raw, path: str):
 #: effect is declared by each kind (:attr:`pipeline.workflows.base.WorkflowKind.keys`)
 ALWAYS_APPLIES = ("version", "ensemble", "output", "basis.seed", "compute.scheduler", "compute.workers",
                   "compute.threads", "compute.timeout", "compute.tls", "compute.dashboard", "compute.device",
-                  "compute.cluster")
+                  "compute.cluster", "compute.memory_limit")
 
 #: the sections of which a workflow names exactly one: what it runs (each workflow kind
 #: registers its own, with :func:`register_sections`)
@@ -329,7 +338,15 @@ def validate(raw: dict) -> dict:
     for key, values in sweep.items():
         if not isinstance(values, list) or not values:
             raise ConfigError(f"ensemble.sweep.{key} must be a non-empty list of values, got {values!r}")
+        if len(values) > MAX_SWEEP_VALUES:
+            raise ConfigError(f"ensemble.sweep.{key} has {len(values)} values; at most {MAX_SWEEP_VALUES} per key")
         lengths.add(len(values))
+    points = max(lengths, default=1) if cfg["ensemble"]["mode"] == "zip" else math.prod(len(v) for v in sweep.values())
+    if points * cfg["ensemble"]["members"] > MAX_MEMBERS:
+        raise ConfigError(f"ensemble: {points} sweep point(s) × ensemble.members {cfg['ensemble']['members']} = "
+                          f"{points * cfg['ensemble']['members']} members; at most {MAX_MEMBERS} in one run "
+                          "(split the sweep over several runs)")
+    for key, values in sweep.items():
         probe = copy.deepcopy(raw)
         _assign(probe, key, values[0], where=f"ensemble.sweep key {key!r}")
         _validate_section(SCHEMA, probe, "")  # every swept value must itself be valid

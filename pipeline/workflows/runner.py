@@ -25,6 +25,7 @@ from pipeline.config import ConfigError
 from pipeline.ensemble import expand_members
 from pipeline.store import LAYOUT_VERSION, StoreExists, check_location, create_store, exists, read_attrs
 from pipeline.workflows.base import MemberTask, Plan, WorkflowKind, check_keys
+from pipeline.workflows.limits import check_sizes
 from pipeline.workflows.metrics import add_ensemble_variables, finalize, run_metrics
 from pipeline.workflows.progress import Progress
 from pipeline.workflows.registry import get_kind, kind_for, kinds
@@ -99,6 +100,7 @@ def prepare(cfg: dict, raw: dict, *, output: str | None, quiet: bool = True) -> 
         raise ConfigError("output.path is not set: give it in the workflow or with --output")
     for location in {cfg["output"]["path"], path} - {None}:  # credentials in a URL, a missing s3fs: before any work
         check_location(location)
+    check_sizes(cfg)  # before the problem is built: a size that cannot fit is refused at once
     kind = kind_for(cfg)
     check_keys(raw, kind, kinds())
     members, grid = expand_members(cfg, raw)

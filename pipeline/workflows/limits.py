@@ -1,0 +1,111 @@
+"""Sizes checked from the settings alone, before anything is built, allocated or written.
+
+Every size-like key of a validated workflow (its own value and every swept one) gets an
+estimate of the memory it needs and of the number of tasks it makes, compared with a limit:
+``compute.memory_limit`` if set, else this machine's memory.  A key out of bounds is one
+:class:`~pipeline.config.ConfigError` naming it, the estimate and the limit, raised before the
+problem is built or the store is created (docs/design.md §5.1).  The estimates are lower
+bounds of what the run must hold at once (the points of the collocation set on the client, the
+triangular factor and its SVD on a worker), so a run refused here could not have finished.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pipeline.config import ConfigError
+
+__all__ = ["check_sizes", "machine_memory"]
+
+#: tasks of one row-block graph: beyond this the scheduler spends minutes on the graph alone
+MAX_ROW_BLOCKS = 1_000_000
+MAX_OUTPUTS = 100_000  # output times of one member
+MAX_WINDOWS = 10_000
+MAX_BLOCKS = 1_000
+MAX_LAYERS = 64
+MAX_NAMES = 10_000  # input columns of a data file
+MAX_STEPS = 100_000_000  # LTI simulation steps, Hamiltonian rollout steps
+_UNITS = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15,
+          "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40, "pi": 2**50}
+
+
+def machine_memory() -> int | None:
+    """This machine's physical memory in bytes (None where it cannot be read)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not Linux
+        return None
+
+
+def parse_bytes(text: str) -> int:
+    """``'8GB'`` → 8e9, ``'16GiB'`` → 16·2³⁰ (the forms dask and Slurm use)."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtp]i?)?b?\s*", text.lower())
+    if match is None:
+        raise ValueError(f"not an amount of memory: {text!r}")
+    return int(float(match.group(1)) * _UNITS[match.group(2) or ""])
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.3g} GB"
+
+
+def _values(cfg: dict, dotted: str) -> list:
+    """The value of ``dotted`` and every value the sweep gives it (ints only, Nones dropped)."""
+    node = cfg
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    out = [node] + list(cfg["ensemble"]["sweep"].get(dotted, []))
+    flat = []
+    for v in out:
+        flat.extend(v if isinstance(v, list) else [v])
+    return [v for v in flat if isinstance(v, int) and not isinstance(v, bool)]
+
+
+def _limit(cfg: dict) -> tuple[int | None, str]:
+    given = cfg["compute"].get("memory_limit")
+    if given:
+        return parse_bytes(given), "compute.memory_limit"
+    memory = machine_memory()
+    return memory, "this machine's memory; compute.memory_limit overrides"
+
+
+def check_sizes(cfg: dict) -> None:
+    """Refuse, before any work, a workflow whose sizes cannot fit or would take the scheduler down."""
+    limit, source = _limit(cfg)
+
+    def refuse(key, value, need, what):
+        raise ConfigError(f"{key} = {value}: {what} need {_gb(need)}, more than {_gb(limit)} ({source})")
+
+    for key, cap, what in (("time.outputs", MAX_OUTPUTS, "output times"), ("time.windows", MAX_WINDOWS, "windows"),
+                           ("time.blocks", MAX_BLOCKS, "time blocks"), ("lti.steps", MAX_STEPS, "steps"),
+                           ("hamiltonian.rollout_steps", MAX_STEPS, "rollout steps")):
+        for value in _values(cfg, key):
+            if value > cap:
+                raise ConfigError(f"{key} = {value}: at most {cap} {what} per member")
+    names = (cfg.get("data") or {}).get("inputs") or []
+    if len(names) > MAX_NAMES:
+        raise ConfigError(f"data.inputs names {len(names)} columns; at most {MAX_NAMES}")
+    layers = [v for v in [(cfg.get("model") or {}).get("hidden_layer_sizes")] + list(
+        cfg["ensemble"]["sweep"].get("model.hidden_layer_sizes", [])) if isinstance(v, list)]
+    if any(len(v) > MAX_LAYERS for v in layers):
+        raise ConfigError(f"model.hidden_layer_sizes has {max(len(v) for v in layers)} layers; at most {MAX_LAYERS}")
+    widths = _values(cfg, "basis.width") + _values(cfg, "model.hidden_layer_sizes")
+    width = max(widths, default=0)
+    if limit is not None and width:
+        need = 4 * 8 * (width + 2) ** 2  # the triangular factor, and U, Vᵀ and workspace of its SVD
+        if need > limit:
+            key = "basis.width" if width in _values(cfg, "basis.width") else "model.hidden_layer_sizes"
+            refuse(key, width, need, "the least-squares factor and its SVD")
+    dim = max(_values(cfg, "problem.params.dim") + [3])
+    for key in ("collocation.n_interior", "collocation.n_boundary", "data.n_train", "data.n_test",
+                "hamiltonian.n_train", "hamiltonian.n_test"):
+        for rows in _values(cfg, key):
+            need = 8 * rows * (dim + 2)  # the point set, held by the client that plans the run
+            if limit is not None and need > limit:
+                refuse(key, rows, need, "the points alone")
+            chunk = cfg["compute"].get("chunk_rows") or max(1, (64 << 20) // (8 * (width + 2 or 1)))
+            if rows / chunk > MAX_ROW_BLOCKS:
+                raise ConfigError(f"{key} = {rows}: {rows // chunk} row blocks of {chunk} rows; at most "
+                                  f"{MAX_ROW_BLOCKS} tasks per graph (raise compute.chunk_rows)")
