@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import ConfigError
 from pipeline.nn.activations import ACTIVATIONS as _ACTIVATION_REGISTRY
 from pipeline.nn.samplers import SAMPLERS as _SAMPLER_REGISTRY
 from pipeline.yaml_input import MAX_BYTES, read_yaml
@@ -38,10 +39,6 @@ __all__ = [
     "register_sections",
     "validate",
 ]
-
-
-class ConfigError(ValueError):
-    """An invalid workflow; the message names the offending key."""
 
 
 _REQUIRED = object()

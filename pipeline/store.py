@@ -48,6 +48,12 @@ class StoreExists(ValueError):
 #: the package each object-storage protocol needs, and the extra that brings it
 _EXTRAS = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3")}
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
+#: protocols whose first path component is a bucket (or container): a store is a key inside it
+_BUCKETS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}
+#: fsspec options of every store at a URL: workers write it while the client polls it and
+#: ``--overwrite`` removes it, so no process may answer from a cached listing.  Nothing else:
+#: credentials and endpoint come from each process's environment, never from here.
+STORAGE_OPTIONS = {"use_listings_cache": False}
 
 
 def is_url(path) -> bool:
@@ -56,7 +62,8 @@ def is_url(path) -> bool:
 
 
 def location_problem(path) -> str | None:
-    """Why ``path`` may not be used as a store (credentials in the URL), or None; the message never shows them."""
+    """Why ``path`` may not be a store, or None: a URL with credentials or a query string (the message never
+    shows them), or a whole bucket."""
     if path is None or not is_url(path):
         return None
     for part in str(path).split("::"):
@@ -71,6 +78,9 @@ def location_problem(path) -> str | None:
             shown = f"{scheme}://{re.split(r'[?#]', rest)[0]}"
             return (f"output.path: the store URL {shown!r} has a query string or fragment, which may carry secrets; "
                     "give the bucket and key only, with credentials and endpoint in the environment (AWS_*)")
+        if scheme in _BUCKETS and not rest.partition("/")[2].strip("/"):  # --overwrite would empty the bucket
+            return (f"output.path: {part!r} names a bucket, not a store in it: give a key such as "
+                    f"{part.rstrip('/') + '/run.zarr'!r}")
     return None
 
 
@@ -106,7 +116,7 @@ def zarr_store(path, *, read_only: bool = False):
     from zarr.storage import FsspecStore
 
     check_location(path)
-    return FsspecStore.from_url(str(path), read_only=read_only)
+    return FsspecStore.from_url(str(path), storage_options=dict(STORAGE_OPTIONS), read_only=read_only)
 
 
 def _filesystem(path):
@@ -114,7 +124,7 @@ def _filesystem(path):
     import fsspec
 
     check_location(path)
-    return fsspec.url_to_fs(str(path))
+    return fsspec.url_to_fs(str(path), **STORAGE_OPTIONS)
 
 
 def exists(path) -> bool:
@@ -274,6 +284,12 @@ def create_store(path, spec: StoreSpec, *, overwrite: bool = False) -> None:
         _remove(path)
     if not is_url(path):
         path.parent.mkdir(parents=True, exist_ok=True)
+    else:  # object storage has no directories to make; its bucket must exist
+        fs, key = _filesystem(path)
+        bucket = key.split("/", 1)[0]
+        if not fs.exists(bucket):
+            raise ValueError(f"the bucket {bucket!r} of {str(path)!r} does not exist, or the credentials in the "
+                             "environment cannot see it: create it first")
     store = zarr_store(path)
     attrs = {k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in spec.attrs.items()}
     attrs["layout_version"] = LAYOUT_VERSION
@@ -297,7 +313,7 @@ def write(path, group: str, variables: dict, region: dict) -> None:
     region = {d: region.get(d, slice(None)) for d in ds.dims}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ds.to_zarr(zarr_store(path), group=group or None, region=region, consolidated=False)
+        ds.to_zarr(zarr_store(path), group=group or None, region=region, consolidated=False, zarr_format=3)
 
 
 def open_group(path, group: str = "") -> xr.Dataset:

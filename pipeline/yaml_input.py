@@ -4,7 +4,7 @@ A workflow is data: plain mappings, lists, strings, numbers, booleans and nulls.
 text is turned into Python objects its event stream is scanned (PyYAML's parser is iterative,
 its composer recursive): too large a text, nesting deeper than :data:`MAX_DEPTH`, more than
 :data:`MAX_NODES` values, or any alias (``*name``, the "billion laughs" expansion) is refused
-with a :class:`pipeline.config.ConfigError`.  The values are then built by a safe loader that
+with a :class:`pipeline.errors.ConfigError`.  The values are then built by a safe loader that
 also refuses duplicate keys (YAML's "last one wins" hides typos) and every tag outside the core
 schema (``!!set``, ``!!binary``, ``!!timestamp``, ``!!omap`` …).
 """
@@ -12,6 +12,8 @@ schema (``!!set``, ``!!binary``, ``!!timestamp``, ``!!omap`` …).
 from __future__ import annotations
 
 import yaml
+
+from pipeline.errors import ConfigError
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "read_yaml"]
 
@@ -42,8 +44,6 @@ _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_mapping)
 
 
 def _scan(text: str, where: str) -> None:
-    from pipeline.config import ConfigError
-
     depth = nodes = 0
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, yaml.AliasEvent):
@@ -63,8 +63,6 @@ def _scan(text: str, where: str) -> None:
 
 
 def _check_types(value, where: str, path: str = "") -> None:
-    from pipeline.config import ConfigError
-
     if not isinstance(value, _PLAIN):
         kind = {set: "a set (!!set)", bytes: "binary data (!!binary)"}.get(type(value), type(value).__name__)
         raise ConfigError(f"{where}: {path or 'the value'} is {kind}; only mappings, lists, strings, numbers, "
@@ -79,8 +77,6 @@ def _check_types(value, where: str, path: str = "") -> None:
 
 def read_yaml(text: str, where: str):
     """The plain Python value of a user's YAML ``text``; ``where`` names it in errors."""
-    from pipeline.config import ConfigError
-
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise ConfigError(f"{where}: larger than {MAX_BYTES // 1024} KiB; a workflow is a few kB of settings")
     try:

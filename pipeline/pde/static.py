@@ -132,10 +132,16 @@ def assemble_rows(groups, network: SampledNetwork) -> da.Array:
     """All weighted rows ``[Φ-part | constant | rhs]`` as one row-chunked Dask array."""
     net = dask.delayed(network, pure=True)
     n_cols = network.width + 2 + (len(groups[0].enrichments) if groups else 0)
+    # every group in row blocks of the interior's size: a boundary group held as one block was
+    # the largest allocation of a run (2e6 × 4000: 1e5 boundary rows, 3.2 GB in one task)
+    first = groups[0].points if groups else None
+    chunk = first.chunks[0][0] if isinstance(first, da.Array) else default_chunk_rows(
+        n_cols, sum(len(g.points) for g in groups))
     parts = []
     for group in groups:
-        points = group.points if isinstance(group.points, da.Array) else da.from_array(group.points, chunks=(-1, -1))
         per_point = len(group.operators) if group.paired else 1
+        points = group.points if isinstance(group.points, da.Array) else da.from_array(
+            group.points, chunks=(max(1, chunk // per_point), -1))
         spec = replace(group, points=None)  # the kernel gets its points as the block, not inside the spec
         parts.append(
             da.map_blocks(
@@ -321,7 +327,9 @@ def _to_device(groups, device):
     if device == "cpu":
         return groups
     xp = namespace_for(device)
-    return [replace(g, points=(g.points if isinstance(g.points, da.Array) else da.from_array(g.points, chunks=(-1, -1)))
+    first = groups[0].points
+    chunk = first.chunks[0][0] if isinstance(first, da.Array) else max(1, len(first))
+    return [replace(g, points=(g.points if isinstance(g.points, da.Array) else da.from_array(g.points, chunks=(chunk, -1)))
                     .map_blocks(xp.asarray, dtype=COMPUTE_DTYPE, meta=xp.empty((0, 0)))) for g in groups]
 
 
