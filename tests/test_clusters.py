@@ -34,7 +34,7 @@ WORKFLOW = Path(__file__).resolve().parent.parent / "workflows" / "quickstart.ya
     (["compute.scheduler=tcp://a:1", "compute.cluster.kind=slurm"], "choose one"),
 ])
 def test_cluster_settings_are_checked_before_work(sets, message):
-    with pytest.raises(ConfigError, match=None) as err:
+    with pytest.raises(ConfigError) as err:
         load_workflow(WORKFLOW, sets)
     assert message in str(err.value)
 
@@ -63,6 +63,16 @@ def test_a_missing_extra_is_one_clear_error_before_any_store(tmp_path, capsys, m
     assert not store.exists()
 
 
+def _install_operator(monkeypatch, kube_cluster) -> None:
+    """A stand-in ``dask_kubernetes.operator`` whose ``KubeCluster`` is ``kube_cluster``."""
+    operator = types.ModuleType("dask_kubernetes.operator")
+    operator.KubeCluster = kube_cluster
+    package = types.ModuleType("dask_kubernetes")
+    package.operator = operator
+    monkeypatch.setitem(sys.modules, "dask_kubernetes", package)
+    monkeypatch.setitem(sys.modules, "dask_kubernetes.operator", operator)
+
+
 def test_kubernetes_kind_creates_the_operator_cluster_it_is_configured_for(tmp_path, monkeypatch, capsys):
     """``KubeCluster`` is replaced by a local cluster that records what it was asked for: the
     run goes through the same client, scaling and wait as on Kubernetes."""
@@ -76,12 +86,7 @@ def test_kubernetes_kind_creates_the_operator_cluster_it_is_configured_for(tmp_p
                          env=env, resource_timeout=resource_timeout)
             super().__init__(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
 
-    operator = types.ModuleType("dask_kubernetes.operator")
-    operator.KubeCluster = StandIn
-    package = types.ModuleType("dask_kubernetes")
-    package.operator = operator
-    monkeypatch.setitem(sys.modules, "dask_kubernetes", package)
-    monkeypatch.setitem(sys.modules, "dask_kubernetes.operator", operator)
+    _install_operator(monkeypatch, StandIn)
     store = tmp_path / "k8s.zarr"
     assert main(["run", str(WORKFLOW), "--output", str(store), "--cluster", "kubernetes", "--quiet",
                  "--set", "compute.cluster.kubernetes.resources={limits: {cpu: 1, memory: 2Gi}}",
@@ -122,12 +127,7 @@ def test_kubernetes_kind_takes_a_cluster_manifest(tmp_path, monkeypatch, capsys)
             asked.update(spec=custom_cluster_spec, namespace=namespace)
             super().__init__(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
 
-    operator = types.ModuleType("dask_kubernetes.operator")
-    operator.KubeCluster = StandIn
-    package = types.ModuleType("dask_kubernetes")
-    package.operator = operator
-    monkeypatch.setitem(sys.modules, "dask_kubernetes", package)
-    monkeypatch.setitem(sys.modules, "dask_kubernetes.operator", operator)
+    _install_operator(monkeypatch, StandIn)
     manifest = Path(__file__).resolve().parent.parent / "deploy" / "kubernetes" / "daskcluster.yaml"
     missing = tmp_path / "nowhere.yaml"
     assert main(["run", str(WORKFLOW), "--output", str(tmp_path / "no.zarr"), "--cluster", "kubernetes",
