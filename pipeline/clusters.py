@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.config import ConfigError
+from pipeline.errors import ConfigError
 
 __all__ = ["BLAS_ENV", "ClusterStartError", "check_cluster", "kubernetes_cluster", "slurm_cluster", "wait_for_workers"]
 
