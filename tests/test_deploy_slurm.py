@@ -14,8 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
+from conftest import assert_stores_equal
 
 from pipeline.cli import main
 
@@ -48,20 +48,6 @@ def _jobs(name: str, since: str) -> list[tuple[str, str, str]]:
     return [tuple(line.split("|")) for line in out.splitlines() if line.strip()]
 
 
-def _assert_stores_equal(a: Path, b: Path) -> int:
-    """Every array of two zarr stores is bitwise equal; returns how many were compared."""
-    import zarr
-
-    left, right = zarr.open_group(str(a), mode="r"), zarr.open_group(str(b), mode="r")
-    names = sorted(name for name, _ in left.arrays())
-    assert names and names == sorted(name for name, _ in right.arrays())
-    for name in names:
-        x, y = left[name][...], right[name][...]
-        assert x.dtype == y.dtype and x.shape == y.shape, name
-        np.testing.assert_array_equal(x, y, err_msg=name, strict=True)
-    return len(names)
-
-
 def _local_reference(tmp_path: Path) -> Path:
     store = tmp_path / "local.zarr"
     assert main(["run", str(WORKFLOW), "--output", str(store), "--workers", "2", "--quiet",
@@ -87,7 +73,7 @@ def test_worker_jobs_of_slurm_cluster_run_the_workflow_bitwise_like_a_local_clus
     assert len(jobs) >= 2, jobs  # two worker jobs ran (and were ended by the cluster's close)
     assert all(state.split()[0] in ("COMPLETED", "CANCELLED", "RUNNING") for _, state, _ in jobs), jobs
     assert len(list((tmp_path / "logs").glob("*.err"))) >= 2  # the worker jobs' own logs
-    assert _assert_stores_equal(reference, store) >= 3
+    assert assert_stores_equal(reference, store) >= 3
 
 
 def test_the_batch_script_runs_a_whole_workflow_as_one_job_bitwise_like_a_local_cluster(tmp_path):
@@ -101,4 +87,4 @@ def test_the_batch_script_runs_a_whole_workflow_as_one_job_bitwise_like_a_local_
     jobs = _jobs("swim-pipeline-run", since)
     assert [state for _, state, _ in jobs] == ["COMPLETED"], jobs
     assert "scheduler tcp://" in log.read_text() and "rel_l2" in log.read_text()
-    assert _assert_stores_equal(reference, store) >= 3
+    assert assert_stores_equal(reference, store) >= 3

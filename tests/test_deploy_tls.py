@@ -20,8 +20,8 @@ import textwrap
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
+from conftest import assert_stores_equal
 
 from pipeline.cli import main
 
@@ -105,17 +105,6 @@ def _in_namespace(namespace: str, script: str, timeout: float = 300) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _stores_equal(a: Path, b: Path) -> int:
-    import zarr
-
-    left, right = zarr.open_group(str(a), mode="r"), zarr.open_group(str(b), mode="r")
-    names = sorted(name for name, _ in left.arrays())
-    assert names and names == sorted(name for name, _ in right.arrays())
-    for name in names:
-        np.testing.assert_array_equal(left[name][...], right[name][...], err_msg=name, strict=True)
-    return len(names)
-
-
 def test_a_workflow_runs_across_hosts_over_tls_and_other_connections_are_refused(network, tmp_path):
     good, rogue = _certificates(tmp_path / "site", "site"), _certificates(tmp_path / "rogue", "rogue")
     scheduler = f"tls://10.254.{SUBNET}.1:8786"
@@ -184,4 +173,4 @@ def test_a_workflow_runs_across_hosts_over_tls_and_other_connections_are_refused
     local = tmp_path / "local.zarr"
     assert main(["run", str(WORKFLOW), "--output", str(local), "--workers", "2", "--quiet",
                  "--set", "compute.dashboard=false"]) == 0
-    assert _stores_equal(local, store) >= 3
+    assert assert_stores_equal(local, store) >= 3

@@ -82,8 +82,12 @@ ReturnToService=2
 NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
-# no cgroups here: an empty cgroup.conf keeps slurmd from probing for them
-echo "CgroupPlugin=disabled" >/etc/slurm/cgroup.conf
+# No cgroups here.  Slurm 23.02 and later accept CgroupPlugin=disabled; 22.05 (Debian 12) has no
+# such plugin and refuses to start with it, but starts with an empty cgroup.conf.
+case "$(slurmd -V 2>/dev/null | awk '{print $2}')" in
+    2[0-2].*) : >/etc/slurm/cgroup.conf ;;
+    *) echo "CgroupPlugin=disabled" >/etc/slurm/cgroup.conf ;;
+esac
 
 pgrep -x slurmdbd >/dev/null || /usr/sbin/slurmdbd
 for _ in $(seq 60); do sacctmgr -n list cluster >/dev/null 2>&1 && break; sleep 0.5; done
@@ -92,8 +96,16 @@ pgrep -x slurmctld >/dev/null || /usr/sbin/slurmctld
 pgrep -x slurmd >/dev/null || /usr/sbin/slurmd
 for _ in $(seq 60); do
     state=$(sinfo -h -n "$host" -o %t 2>/dev/null || true)
-    case "$state" in idle*|mix*|alloc*) break ;; esac
+    case "$state" in
+        idle*|mix*|alloc*) break ;;
+        # jobs left completing by an earlier slurmd that died: down-and-resume clears them
+        comp*) scontrol update nodename="$host" state=down reason="setup-local-slurm reset" >/dev/null 2>&1 || true ;;
+    esac
     scontrol update nodename="$host" state=resume >/dev/null 2>&1 || true
     sleep 0.5
 done
 sinfo
+case "$(sinfo -h -n "$host" -o %t 2>/dev/null)" in
+    idle*|mix*|alloc*) ;;
+    *) echo "setup-local-slurm: node $host did not come up; see /var/log/slurm/" >&2; exit 1 ;;
+esac

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 
+from dask.utils import parse_bytes  # '8GB' → 8e9, '16GiB' → 16·2³⁰ (the forms dask and Slurm use)
+
 from pipeline.config import ConfigError
 
 __all__ = ["check_sizes", "machine_memory"]
@@ -25,8 +27,6 @@ MAX_BLOCKS = 1_000
 MAX_LAYERS = 64
 MAX_NAMES = 10_000  # input columns of a data file
 MAX_STEPS = 100_000_000  # LTI simulation steps, Hamiltonian rollout steps
-_UNITS = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15,
-          "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40, "pi": 2**50}
 
 
 def machine_memory() -> int | None:
@@ -35,16 +35,6 @@ def machine_memory() -> int | None:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # pragma: no cover - not Linux
         return None
-
-
-def parse_bytes(text: str) -> int:
-    """``'8GB'`` → 8e9, ``'16GiB'`` → 16·2³⁰ (the forms dask and Slurm use)."""
-    import re
-
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtp]i?)?b?\s*", text.lower())
-    if match is None:
-        raise ValueError(f"not an amount of memory: {text!r}")
-    return int(float(match.group(1)) * _UNITS[match.group(2) or ""])
 
 
 def _gb(n: float) -> str:
