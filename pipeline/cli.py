@@ -3,7 +3,7 @@
     pipeline run WORKFLOW [--output PATH] [--scheduler ADDRESS] [--workers N] [--device cpu|gpu]
                           [--cluster local|address|slurm|kubernetes]
                           [--set KEY=VALUE ...] [--overwrite | --resume] [--quiet]
-    pipeline inspect STORE
+    pipeline inspect STORE [--verify]
     pipeline plot STORE [-o FILE.png]
     pipeline problems
 
@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="print only the metrics")
     inspect = sub.add_parser("inspect", help="what a store holds: the run, its settings and metrics", parents=[common])
     inspect.add_argument("store")
+    inspect.add_argument("--verify", action="store_true",
+                         help="check every chunk and metadata document against the done marks (exit 1 when damaged)")
     plot = sub.add_parser("plot", help="figures of a store (needs matplotlib)", parents=[common])
     plot.add_argument("store")
     plot.add_argument("-o", "--output", metavar="FILE.png", help="image file (default: STORE.png)")
@@ -120,6 +122,16 @@ def _inspect(args) -> int:
 
     from pipeline.workflows import open_result
 
+    if args.verify:
+        from pipeline.integrity import verify
+
+        report = verify(args.store)
+        print(report)
+        if report.ok:
+            return 0
+        print(f"pipeline: store damaged: {report.summary()}; pipeline run WORKFLOW --resume repairs them",
+              file=sys.stderr)
+        return 1
     result = open_result(args.store)
     attrs = result.attrs
     print(f"store     {result.path}")

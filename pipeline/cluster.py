@@ -168,7 +168,8 @@ def connect(compute_cfg: dict, *, scheduler: str | None = None, workers: int | N
     processes with ``threads`` threads each (one BLAS thread per worker: the nanny sets
     ``OMP_NUM_THREADS=1``), Slurm jobs or Kubernetes pods (:mod:`pipeline.clusters`);
     ``threads`` and ``synchronous`` run in this process; anything else is a scheduler address
-    (``tcp://…``, ``tls://…``), reached within ``timeout`` seconds with the TLS certificates of ``tls``.
+    (``tcp://…``, ``tls://…``), reached within ``timeout`` seconds with the TLS certificates of ``tls``
+    and with at least one worker joined within the same time.
     """
     import os
 
@@ -204,4 +205,11 @@ def connect(compute_cfg: dict, *, scheduler: str | None = None, workers: int | N
             "address, or use --scheduler local"
         ) from None
     with client:
+        try:  # a scheduler without workers would take the members and wait forever, silently
+            client.wait_for_workers(1, timeout=timeout)
+        except TimeoutError:
+            raise SchedulerUnreachable(
+                f"the Dask scheduler at {choice!r} has no workers: none joined within {timeout:g} s "
+                "(compute.timeout); start workers for it (dask worker ADDRESS), or raise compute.timeout"
+            ) from None
         yield client

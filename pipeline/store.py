@@ -28,9 +28,9 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-__all__ = ["LAYOUT_VERSION", "PointLayout", "StoreExists", "StoreSpec", "Variable", "check_location", "create_store",
-           "exists", "is_url", "location_problem", "open_group", "point_layout", "progress", "read_attrs", "write",
-           "zarr_store"]
+__all__ = ["LAYOUT_VERSION", "LOCK_NAME", "PointLayout", "StoreExists", "StoreSpec", "Variable", "check_bucket",
+           "check_location", "check_replaceable", "create_store", "exists", "has_contents", "is_url", "location_problem",
+           "open_group", "point_layout", "progress", "read_attrs", "store_marker", "write", "zarr_store"]
 
 #: Version of the store layout, kept in every store's attributes (1: swim-pipeline 0.1 before
 #: the analysis-ready layout; 2: sweep dimensions, gridded fields, dense trajectories).
@@ -135,12 +135,27 @@ def exists(path) -> bool:
     return fs.exists(key)
 
 
-def _remove(path) -> None:
+#: the lock object of a running workflow (:mod:`pipeline.locks`): never part of the store's data
+LOCK_NAME = "pipeline.lock"
+
+
+def _entries(path) -> list:
+    """What is at ``path`` besides the lock (an empty list: a new store, or only its lock)."""
     if not is_url(path):
-        shutil.rmtree(path)
-        return
+        return [p for p in Path(path).iterdir() if p.name != LOCK_NAME] if Path(path).is_dir() else [Path(path)]
     fs, key = _filesystem(path)
-    fs.rm(key, recursive=True)  # the objects under key/ (and key itself), not key2/
+    return [e for e in fs.ls(key, detail=False) if e.rstrip("/").rsplit("/", 1)[-1] != LOCK_NAME]
+
+
+def _clear(path) -> None:
+    """Remove a store's contents, keeping its lock (the run replacing it holds that)."""
+    if not is_url(path):
+        for entry in _entries(path):
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        return
+    fs, _ = _filesystem(path)
+    for entry in _entries(path):
+        fs.rm(entry, recursive=True)
 
 
 @dataclass
@@ -261,50 +276,76 @@ def _text_as_objects(values):
     return values.astype(object) if values.dtype.kind == "U" else values
 
 
-def _refuse_foreign(path) -> None:
-    """``--overwrite`` replaces only a store this tool wrote; anything else is left alone."""
-    attrs = {}
+def store_marker(path) -> dict | None:
+    """The attributes that mark a store this tool wrote (format, tool version, workflow
+    fingerprint), or None for anything else: only such a store is replaced or resumed."""
     try:
         attrs = read_attrs(path)
-    except Exception:  # noqa: BLE001 - not a zarr group at all
-        pass
-    if "layout_version" not in attrs and "workflow" not in attrs:
+    except Exception:  # noqa: BLE001 - not a zarr group at all, or its metadata is unreadable
+        return None
+    if "layout_version" not in attrs or not ({"workflow_hash", "workflow"} & set(attrs)):
+        return None
+    return {k: attrs.get(k) for k in ("layout_version", "version", "workflow_hash", "store_state")}
+
+
+def check_bucket(path) -> None:
+    """Object storage has no directories to make: the bucket of a store at a URL must exist."""
+    if not is_url(path):
+        return
+    fs, key = _filesystem(path)
+    bucket = key.split("/", 1)[0]
+    if not fs.exists(bucket):
+        raise ValueError(f"the bucket {bucket!r} of {str(path)!r} does not exist, or the credentials in the "
+                         "environment cannot see it: create it first")
+
+
+def has_contents(path) -> bool:
+    """Whether anything but a run's lock is at ``path``."""
+    return exists(path) and bool(_entries(path))
+
+
+def check_replaceable(path) -> None:
+    """``--overwrite`` replaces only a store this tool wrote; anything else is left alone."""
+    if has_contents(path) and store_marker(path) is None:
         raise StoreExists(f"{str(path)!r} exists and is not a store written by swim-pipeline; it is left as it is: "
                           "choose another output path")
 
 
 def create_store(path, spec: StoreSpec, *, overwrite: bool = False) -> None:
-    """Write the template (metadata, coordinates and known data) of a new store."""
+    """Write the template (metadata, coordinates and known data) of a new store.
+
+    The root's ``store_state`` attribute is ``creating`` until every group is written, then
+    ``complete``: a store killed while being created is recognised and created again.
+    """
     path = str(path) if is_url(path) else Path(path)
-    if exists(path):
+    if has_contents(path):
         if not overwrite:
             raise StoreExists(f"the output store {str(path)!r} exists; pass --overwrite to replace it "
                               "or --resume to continue it")
-        _refuse_foreign(path)
-        _remove(path)
+        check_replaceable(path)
+        _clear(path)
     if not is_url(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-    else:  # object storage has no directories to make; its bucket must exist
-        fs, key = _filesystem(path)
-        bucket = key.split("/", 1)[0]
-        if not fs.exists(bucket):
-            raise ValueError(f"the bucket {bucket!r} of {str(path)!r} does not exist, or the credentials in the "
-                             "environment cannot see it: create it first")
+    else:
+        check_bucket(path)
     store = zarr_store(path)
     attrs = {k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in spec.attrs.items()}
     attrs["layout_version"] = LAYOUT_VERSION
+    attrs["store_state"] = "creating"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name in spec.groups:
             ds = _template(spec, name)
             if name == "":
                 ds.attrs.update(attrs)
-            ds.to_zarr(store, group=name or None, mode="w-", compute=False, consolidated=False, zarr_format=3)
+            # "a", not "w-": the store holds the run's lock already (nothing else: checked above)
+            ds.to_zarr(store, group=name or None, mode="a", compute=False, consolidated=False, zarr_format=3)
             known = {k: v for k, v in spec.groups[name].items() if v.data is not None}
             if known:
                 data = xr.Dataset({k: (v.dims, np.asarray(v.data, dtype=v.dtype)) for k, v in known.items()})
                 data.to_zarr(store, group=name or None, region={d: slice(None) for d in data.dims},
                              consolidated=False)
+    write_attrs(path, {"store_state": "complete"})
 
 
 def write(path, group: str, variables: dict, region: dict) -> None:

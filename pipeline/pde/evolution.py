@@ -370,6 +370,7 @@ class Evolution:
         grid_points, grid_times = problem.evaluation_grid()
         points = grid_points if points is None else np.asarray(points, float)
         times = grid_times if times is None else np.asarray(times, float)
+        _check_outputs(times, points, problem)
         fields = np.empty((len(times), len(points)))
         windows = []
         for _, win, owned in self.march(times, points):
@@ -378,6 +379,19 @@ class Evolution:
         return EvolutionResult(problem, times, fields, points, windows,
                                [self.projections[b] for b in sorted(self.projections)], self.settings,
                                dict(self.timings))
+
+
+def _check_outputs(times: np.ndarray, points: np.ndarray, problem) -> None:
+    """Output times inside the span (every one is owned by a window) and points of the domain's dimension."""
+    t0, t1 = problem.t_span
+    slack = 1e-12 * max(1.0, abs(t0), abs(t1))
+    if times.ndim != 1 or not np.all(np.isfinite(times)) or len(times) == 0:
+        raise ValueError(f"output_times must be a non-empty 1-D array of finite times, got shape {times.shape}")
+    if times.min() < t0 - slack or times.max() > t1 + slack:
+        raise ValueError(f"output_times must lie in the problem's span [{t0:g}, {t1:g}]; got times from "
+                         f"{times.min():g} to {times.max():g}")
+    if points.ndim != 2 or points.shape[1] != problem.domain.dim or not np.all(np.isfinite(points)):
+        raise ValueError(f"output_points must be finite, of shape (n, {problem.domain.dim}); got {points.shape}")
 
 
 def _prune(network: SampledNetwork, operator, x_int: np.ndarray, tol: float) -> SampledNetwork:

@@ -52,6 +52,8 @@ def resolve_settings(problem, overrides: dict) -> dict:
         v = s[key]
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"{key} must be a positive integer, got {v!r}")
+    if s["n_interior"] < 2:  # one point: no pair to sample a neuron from, a rank-one fit of anything
+        raise ValueError(f"n_interior must be at least 2 collocation points, got {s['n_interior']}")
     if s["points"] not in POINT_METHODS:
         raise ValueError(f"points must be one of {POINT_METHODS}, got {s['points']!r}")
     if not (0.0 <= float(s["adaptive_points"]) < 1.0):

@@ -252,6 +252,8 @@ def resolve_settings(problem, overrides: dict) -> dict:
         v = settings[key]
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"{key} must be a positive integer, got {v!r}")
+    if settings["n_interior"] < 2:  # one point: no pair to sample a neuron from, a rank-one fit of anything
+        raise ValueError(f"n_interior must be at least 2 collocation points, got {settings['n_interior']}")
     if isinstance(settings["n_boundary"], bool) or not isinstance(settings["n_boundary"], (int, np.integer)) \
             or settings["n_boundary"] < 0:
         raise ValueError(f"n_boundary must be a non-negative integer, got {settings['n_boundary']!r}")

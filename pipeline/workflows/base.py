@@ -21,6 +21,7 @@ import numpy as np
 
 from pipeline.config import ALWAYS_APPLIES, SCHEMA, ConfigError, Section
 from pipeline.ensemble import Member, MemberGrid
+from pipeline.locks import check_owner
 from pipeline.store import StoreSpec, Variable, open_group, write
 
 __all__ = ["Clock", "MemberTask", "Plan", "WorkflowKind", "check_keys", "padded", "set_keys"]
@@ -70,6 +71,7 @@ class MemberTask:
     quiet: bool = True
     assembly_bytes: int = 0  # the member's design matrix if it were formed (decides splitting)
     split: bool = False  # its own graphs run on the whole cluster (docs/design.md §5.1)
+    run: str | None = None  # the run holding the store's lock: a task of a run that gave up stops writing
 
     @property
     def index(self) -> int:
@@ -81,6 +83,7 @@ class MemberTask:
 
     def write(self, group: str, variables: dict, region: dict | None = None) -> None:
         """Region-write ``{name: (dims, values)}`` of this member; ``dims`` omit the member dimensions."""
+        check_owner(self.path, self.run)
         lead = (1,) * len(self.grid.dims)
         full = {k: (self.grid.dims + tuple(dims), np.asarray(v).reshape(lead + np.shape(v)))
                 for k, (dims, v) in variables.items()}

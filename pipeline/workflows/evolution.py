@@ -101,6 +101,9 @@ class EvolutionKind(WorkflowKind):
         for name, variables in member_variables(grid, self.stages, max(windows)).items():
             groups.setdefault(name, {}).update(variables)
         per_window = {"window": 1}
+        groups["progress"]["window_of_time"] = Variable(
+            g + ("time",), "int64", chunks={"time": chunk["time"]}, data=_window_of_time(grid, members, evs, times),
+            attrs={"long_name": "the window that writes each output time (integrity checks and repair)"})
         groups["state"] = {
             "y": Variable(g + ("window", "state"), chunks=per_window,
                           attrs={"long_name": "reduced ODE state at the window's end"}),
@@ -151,6 +154,7 @@ class EvolutionKind(WorkflowKind):
         if first > 0:
             state, block = self._restore(task, ev, first, clock)
         written_blocks = set()
+        rel_l2 = None
         windows = ev.march(shared.times, shared.points, start=first, state=state, block=block)
         for index, win, owned in _reporting_divergence(windows, task):
             start = clock.start()
@@ -160,15 +164,15 @@ class EvolutionKind(WorkflowKind):
                             shared.width, shared.width + 1)
                 written_blocks.add(win.block)
             self._write_window(task, ev, index, win, owned, problem)
-            task.mark_done(index)
             clock.stop("write", start)
             clock.add("integrate", win.stats["seconds"])
-        clock.add("project", sum(v for k, v in ev.timings.items() if k.startswith("projection")))
-        rel_l2 = None
-        if problem.truth is not None:
-            sums = task.read("state")
-            rel_l2 = float(np.sqrt(np.nansum(sums["error_squared"]) / np.nansum(sums["reference_squared"])))
-        task.write_diagnostics(clock, rel_l2)
+            if index == task.windows - 1:  # diagnostics before the last done mark: a resume never loses them
+                clock.add("project", sum(v for k, v in ev.timings.items() if k.startswith("projection")))
+                if problem.truth is not None:
+                    sums = task.read("state")
+                    rel_l2 = float(np.sqrt(np.nansum(sums["error_squared"]) / np.nansum(sums["reference_squared"])))
+                task.write_diagnostics(clock, rel_l2)
+            task.mark_done(index)
         return {"member": task.index, "rel_l2": rel_l2, "rank": [p.rank for p in ev.projections.values()]}
 
     @staticmethod
@@ -287,3 +291,16 @@ def _reporting_divergence(windows, task):
     except DivergenceError as err:
         kept = f"windows 1–{done} of {task.windows} are in the store" if done else "no window is in the store"
         raise DivergenceError(f"member {task.index} diverged: {err} ({kept})", None) from None
+
+
+def _window_of_time(grid, members, evs, times) -> np.ndarray:
+    """``(member dims…, time)``: the window of each member that owns each output time."""
+    from pipeline.pde.evolution import Evolution
+
+    out = np.zeros(tuple(grid.sizes) + (len(times),), dtype="int64")
+    for member, ev in zip(members, evs):
+        edges = ev.window_edges()
+        row = out[grid.position(member)]
+        for index, (w0, w1) in enumerate(zip(edges[:-1], edges[1:])):
+            row[Evolution.owned_times(times, w0, w1, index == 0)] = index
+    return out

@@ -124,7 +124,19 @@ class Result:
         dim = int(self.tree.attrs.get("dim", points.shape[1]))
         if points.shape[1] != dim:
             raise ValueError(f"points must have {dim} coordinates, got shape {points.shape}")
-        values = kind.evaluate(self, points, times)
+        try:
+            values = kind.evaluate(self, points, times)
+        except (ValueError, ImportError):
+            raise
+        except Exception as err:  # noqa: BLE001 - a chunk that does not decode: damage, not a crash
+            raise ValueError(f"a stored network of {str(self.path)!r} cannot be read ({type(err).__name__}: "
+                             f"{str(err)[:120]}): the store is damaged; check it with: pipeline inspect "
+                             f"{self.path} --verify") from None
+        for m in np.flatnonzero(~np.isfinite(values).all(axis=1)):  # never NaN in place of a damaged network
+            bad = int((~np.isfinite(values[m])).sum())
+            raise ValueError(f"{self.member_label(int(m))}: its stored network (basis, coefficients or "
+                             f"trajectory) gives NaN at {bad} of {len(points)} points: the store is damaged or "
+                             f"incomplete; check it with: pipeline inspect {self.path} --verify")
         root = self.tree["/"]
         sizes = [root.sizes[d] for d in self.member_dims]
         coords = {name: root[name] for name in root.coords if set(root[name].dims) <= set(self.member_dims)}
@@ -132,12 +144,26 @@ class Result:
                             coords=coords)
 
 
-def open_result(path) -> Result:
-    """Open a run's store: ``result.tree`` (xarray DataTree), ``result.evaluate(points, times)``."""
+def open_result(path, verify: bool = False) -> Result:
+    """Open a run's store: ``result.tree`` (xarray DataTree), ``result.evaluate(points, times)``.
+
+    ``verify``: first check every chunk and metadata document (:func:`pipeline.integrity.verify`)
+    and raise ValueError with the report when the store is damaged.
+    """
     path = str(path) if is_url(path) else Path(path)
     if not exists(path):
         raise ValueError(f"no result store at {str(path)!r}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tree = xr.open_datatree(zarr_store(path, read_only=True), engine="zarr")
+    if verify:
+        from pipeline.integrity import verify as check
+
+        report = check(path)
+        if not report.ok:
+            raise ValueError(f"{report}\n(pipeline run WORKFLOW --resume repairs it)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = xr.open_datatree(zarr_store(path, read_only=True), engine="zarr")
+    except Exception as err:  # noqa: BLE001 - a truncated zarr.json, an undecodable node: one message
+        raise ValueError(f"the store {str(path)!r} cannot be opened ({type(err).__name__}: {str(err)[:120]}); "
+                         f"check it with: pipeline inspect {path} --verify") from None
     return Result(path, tree)

@@ -23,10 +23,12 @@ from pipeline.cluster import connect, exclusive, inline, on_cluster, resolve_sch
 from pipeline.clusters import check_cluster
 from pipeline.config import ConfigError
 from pipeline.ensemble import expand_members
-from pipeline.store import LAYOUT_VERSION, StoreExists, check_location, create_store, exists, read_attrs
+from pipeline.locks import acquire
+from pipeline.store import check_location
 from pipeline.workflows.base import MemberTask, Plan, WorkflowKind, check_keys
 from pipeline.workflows.limits import check_sizes
 from pipeline.workflows.metrics import add_ensemble_variables, finalize, run_metrics
+from pipeline.workflows.output import check_target, open_store
 from pipeline.workflows.progress import Progress
 from pipeline.workflows.registry import get_kind, kind_for, kinds
 
@@ -117,34 +119,33 @@ def prepare(cfg: dict, raw: dict, *, output: str | None, quiet: bool = True) -> 
     return kind, plan
 
 
-def _open_store(path: str, plan: Plan, *, overwrite: bool, resume: bool) -> None:
-    if resume:
-        if not exists(path):
-            raise ConfigError(f"--resume: there is no store at {path!r} to resume")
-        attrs = read_attrs(path)
-        if attrs.get("layout_version", 1) != LAYOUT_VERSION:
-            raise ConfigError(f"--resume: the store at {path!r} has layout version {attrs.get('layout_version', 1)} "
-                              f"(this version writes {LAYOUT_VERSION}); run it again with --overwrite")
-        if attrs.get("workflow_hash") != plan.spec.attrs["workflow_hash"]:
-            raise ConfigError(f"--resume: the store at {path!r} was written by another workflow "
-                              "(its settings differ); use a new --output or --overwrite")
-        return
-    try:
-        create_store(path, plan.spec, overwrite=overwrite)
-    except StoreExists as err:
-        raise ConfigError(str(err)) from None
+class SchedulerLost(ConnectionError):
+    """The client lost its Dask scheduler in the middle of a run."""
 
 
-def _compute(client, tasks, progress: Progress) -> list:
-    """Run the member tasks, polling the store for progress until they finish."""
+def _compute(client, tasks, progress: Progress, timeout: float = 10.0) -> list:
+    """Run the member tasks, polling the store for progress until they finish.
+
+    A client that loses its scheduler for ``timeout`` seconds (``compute.timeout``) gives up
+    with :class:`SchedulerLost`; the store keeps every finished window for ``--resume``.
+    """
     import dask
 
     graph = [dask.delayed(run_member, pure=False)(t) for t in tasks]
     if client is not None:
         futures = client.compute(graph)
+        since = None
         while not all(f.done() for f in futures):
             time.sleep(0.5)
             progress.poll()
+            if client.status == "running":
+                since = None
+                continue
+            since = since or time.monotonic()
+            if client.status in ("closing", "closed", "failed") or time.monotonic() - since > timeout:
+                raise SchedulerLost(f"lost the Dask scheduler {client.scheduler.address} (client {client.status} "
+                                    f"for {time.monotonic() - since:.0f} s); every finished window is in the store: "
+                                    "once the scheduler is back, run again with --resume")
         return client.gather(futures)
     box: dict = {}
 
@@ -167,29 +168,35 @@ def _compute(client, tasks, progress: Progress) -> list:
 
 def run_workflow(cfg: dict, raw: dict, *, output=None, overwrite=False, resume=False, scheduler=None, workers=None,
                  quiet=False, log=print) -> dict:
-    """Run a workflow into its store; returns the metrics (also stored in the root attributes)."""
-    if overwrite and resume:
-        raise ConfigError("--overwrite and --resume exclude each other")
+    """Run a workflow into its store; returns the metrics (also stored in the root attributes).
+
+    Every check comes first: the settings, what is at the output path, the cluster (reached,
+    with workers); only then is the store's lock taken and the store created, replaced or
+    resumed, so a refused run leaves nothing behind (docs/design.md §5.1).
+    """
     check_cluster(cfg["compute"], scheduler)
     kind, plan = prepare(cfg, raw, output=output, quiet=quiet)
     path = plan.tasks[0].path
-    _open_store(path, plan, overwrite=overwrite, resume=resume)
-    log(f"{len(plan.tasks)} member(s) of {plan.info.get('problem', '')} ({kind.label}) -> {path}")
+    check_target(path, plan, overwrite=overwrite, resume=resume)
     start = time.perf_counter(), time.process_time()
-    with connect(cfg["compute"], scheduler=scheduler, workers=workers) as client:
+    with connect(cfg["compute"], scheduler=scheduler, workers=workers) as client, acquire(path) as lock:
+        open_store(path, plan, overwrite=overwrite, resume=resume, log=log)
+        log(f"{len(plan.tasks)} member(s) of {plan.info.get('problem', '')} ({kind.label}) -> {path}")
         link = getattr(client, "dashboard_link", None) if client is not None else None
         if link and cfg["compute"]["dashboard"]:
             log(f"dashboard: {link}")
-        tasks = split_members(kind, plan.tasks, client, cfg["compute"]["split_members"],
+        tasks = [dataclasses.replace(t, run=lock.run) for t in plan.tasks]
+        tasks = split_members(kind, tasks, client, cfg["compute"]["split_members"],
                               resolve_scheduler(cfg["compute"]["scheduler"], scheduler, cfg["compute"]["cluster"]))
         if any(t.split for t in tasks) and client is not None:
             log(f"{sum(t.split for t in tasks)} member(s) split over the cluster's workers")
         progress = Progress(path, tasks, quiet=quiet)
         try:
-            results = _compute(client, tasks, progress)
+            results = _compute(client, tasks, progress, cfg["compute"]["timeout"])
         finally:
             progress.close()
-    seconds = time.perf_counter() - start[0], time.process_time() - start[1]
-    metrics = {"kind": kind.name, **run_metrics(path, plan.tasks[0].grid.dims, results, kind.summary(results), seconds)}
-    finalize(path, metrics)
+        seconds = time.perf_counter() - start[0], time.process_time() - start[1]
+        metrics = {"kind": kind.name,
+                   **run_metrics(path, plan.tasks[0].grid.dims, results, kind.summary(results), seconds)}
+        finalize(path, metrics)
     return metrics
