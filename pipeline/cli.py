@@ -33,12 +33,18 @@ def _positive_int(text: str) -> int:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as every other error: one line, exit status 2 (``--help`` shows the usage)."""
+
+    def error(self, message):
+        self.exit(2, f"pipeline: error: {message} ({self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="print the full traceback of an error (yours, for problem.module)")
-    parser = argparse.ArgumentParser(prog="pipeline", description="Sampled networks and PDE workflows on Dask.",
-                                     parents=[common])
+    parser = _Parser(prog="pipeline", description="Sampled networks and PDE workflows on Dask.", parents=[common])
     parser.add_argument("--version", action="version", version=f"swim-pipeline {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a workflow file into a zarr store", parents=[common])
@@ -91,8 +97,12 @@ def _run(args) -> int:
 
     from pipeline.workflows import run_workflow
 
-    # a failing member is reported once, by the client; the workers' own tracebacks stay quiet
-    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+    # a failing member or a lost scheduler is reported once, in one line, by the client; Dask's
+    # own loggers stay quiet (distributed configures some children, e.g. distributed.client, itself)
+    import distributed  # noqa: F401 - its logging configuration first, then ours over it
+
+    for name in ["distributed"] + [n for n in logging.root.manager.loggerDict if n.startswith("distributed.")]:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     overrides = list(args.overrides)
     if args.device:
         overrides.append(f"compute.device={args.device}")
@@ -187,7 +197,7 @@ def main(argv=None) -> int:
     commands = {"run": _run, "inspect": _inspect, "plot": _plot, "problems": _problems}
     try:
         return commands[args.command](args)
-    except (ConfigError, ValueError, ConnectionError, FileExistsError, ImportError) as err:
+    except (ConfigError, ValueError, OSError, ImportError) as err:  # OSError: ConnectionError, FileExistsError, …
         if getattr(args, "debug", False):
             import traceback
 

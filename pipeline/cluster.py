@@ -197,8 +197,13 @@ def connect(compute_cfg: dict, *, scheduler: str | None = None, workers: int | N
             yield client
         return
     timeout = compute_cfg.get("timeout", 10.0)
+    security = _security(compute_cfg.get("tls"))
+    if choice.startswith("tls://") and security is None:
+        raise ValueError(f"the scheduler {choice!r} speaks TLS: set compute.tls (ca_file, cert_file, key_file)")
     try:
-        client = Client(choice, timeout=timeout, security=_security(compute_cfg.get("tls")))
+        client = Client(choice, timeout=timeout, security=security)
+    except TypeError as err:  # a protocol distributed knows but cannot use here (ucx:// without ucx-py, …)
+        raise SchedulerUnreachable(f"cannot connect to the Dask scheduler at {choice!r}: {err}") from None
     except (OSError, TimeoutError) as err:
         raise SchedulerUnreachable(
             f"could not reach the Dask scheduler at {choice!r} within {timeout:g} s ({err}); start it, fix the "

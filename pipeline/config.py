@@ -271,6 +271,9 @@ def _validate_section(section: Section, raw, path: str):
         if float in types and isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
             value = float(value)  # YAML 1.1 reads 1e-6 (no dot) as text; it is meant as a number
         if float in types and isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) > 1e300:  # float() would overflow: far beyond any setting's range anyway
+                raise ConfigError(f"{dotted} must be a number of at most 1e300 in size, got a {len(str(value))}-digit "
+                                  "integer")
             value = float(value)
         if isinstance(value, bool) and bool not in types or not isinstance(value, types):
             raise ConfigError(f"{dotted} must be {_type_names(spec.types)}, got {value!r}")
@@ -380,8 +383,9 @@ def apply_override(raw: dict, assignment: str) -> dict:
     key, sep, value = assignment.partition("=")
     if not sep or not key:
         raise ConfigError(f"--set expects KEY=VALUE (for example solver.rcond=1e-8), got {assignment!r}")
-    parsed = read_yaml(value, f"--set {key}")
-    _assign(raw, key, parsed, where=f"--set {key}")
+    shown = key if key.isprintable() else repr(key)  # a message stays one line
+    parsed = read_yaml(value, f"--set {shown}")
+    _assign(raw, key, parsed, where=f"--set {shown}")
     return raw
 
 

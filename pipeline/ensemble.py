@@ -120,7 +120,7 @@ def expand_members(cfg: dict, raw: dict) -> tuple[list[Member], MemberGrid]:
     members = []
     for point, position in zip(points, positions):
         member_raw = copy.deepcopy(raw)
-        member_raw.setdefault("ensemble", {})["sweep"] = {}
+        member_raw["ensemble"] = {**(member_raw.get("ensemble") or {}), "sweep": {}}  # `ensemble: null` is allowed
         for key, value in zip(keys, point):
             _set(member_raw, key, value)
         member_cfg = validate(member_raw)

@@ -135,7 +135,10 @@ def acquire(path) -> RunLock:
     path = str(path)
     made = False
     if not is_url(path) and not Path(path).exists():
-        Path(path).mkdir(parents=True)
+        try:
+            Path(path).mkdir(parents=True)
+        except OSError as err:
+            raise StoreLocked(f"cannot create the output store {path!r}: {err.strerror or err}") from None
         made = True
     location = _lock_location(path)
     record = {"host": socket.gethostname(), "pid": os.getpid(), "run": uuid.uuid4().hex,

@@ -29,7 +29,7 @@ import numpy as np
 import xarray as xr
 
 __all__ = ["LAYOUT_VERSION", "LOCK_NAME", "PointLayout", "StoreExists", "StoreSpec", "Variable", "check_bucket",
-           "check_location", "check_replaceable", "create_store", "exists", "has_contents", "is_url", "location_problem",
+           "check_location", "check_replaceable", "clear", "create_store", "exists", "has_contents", "is_url", "location_problem",
            "open_group", "point_layout", "progress", "read_attrs", "store_marker", "write", "zarr_store"]
 
 #: Version of the store layout, kept in every store's attributes (1: swim-pipeline 0.1 before
@@ -147,7 +147,7 @@ def _entries(path) -> list:
     return [e for e in fs.ls(key, detail=False) if e.rstrip("/").rsplit("/", 1)[-1] != LOCK_NAME]
 
 
-def _clear(path) -> None:
+def clear(path) -> None:
     """Remove a store's contents, keeping its lock (the run replacing it holds that)."""
     if not is_url(path):
         for entry in _entries(path):
@@ -323,7 +323,7 @@ def create_store(path, spec: StoreSpec, *, overwrite: bool = False) -> None:
             raise StoreExists(f"the output store {str(path)!r} exists; pass --overwrite to replace it "
                               "or --resume to continue it")
         check_replaceable(path)
-        _clear(path)
+        clear(path)
     if not is_url(path):
         path.parent.mkdir(parents=True, exist_ok=True)
     else:

@@ -133,9 +133,9 @@ class LeastSquaresFactor:
         s = self.singular_values
         if rcond is None and ridge is None:
             rcond = self.default_rcond()
+        if s.size == 0 or s[0] == 0.0:  # no column, or all zero: nothing to keep
+            return np.zeros(s.shape, dtype=COMPUTE_DTYPE)
         keep = s > (rcond * s[0] if rcond is not None else 0.0)
-        if s.size == 0 or s[0] == 0.0:
-            keep[:] = False
         f = keep.astype(COMPUTE_DTYPE)
         if ridge:
             f *= s * s / (s * s + ridge)

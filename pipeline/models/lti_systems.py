@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from pipeline.models._registry import build_named
 
 __all__ = ["LTI_SYSTEMS", "convection_diffusion", "diffusion_2d", "get_lti_system", "jordan_system",
-           "mass_spring_chain"]
+           "lti_states", "mass_spring_chain"]
 
 
 def diffusion_2d(n: int = 60):
@@ -77,6 +77,25 @@ LTI_SYSTEMS = {
     "mass_spring_chain": mass_spring_chain,
     "jordan": jordan_system,
 }
+
+
+#: the state dimension of each named system from its parameters, without building it
+_STATES = {
+    "diffusion_2d": lambda n=60: n * n,
+    "convection_diffusion": lambda n=100, **_: n,
+    "mass_spring_chain": lambda n=50, **_: 2 * n,
+    "jordan": lambda: 7,
+}
+
+
+def lti_states(name: str, params: dict) -> int | None:
+    """How many states the named system has with ``params`` (None: unknown name or parameters,
+    which :func:`get_lti_system` reports)."""
+    try:
+        n = _STATES[name](**params)
+    except (KeyError, TypeError):
+        return None
+    return int(n) if isinstance(n, (int, np.integer)) else None
 
 
 def get_lti_system(name: str, **params):

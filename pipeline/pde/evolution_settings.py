@@ -42,6 +42,11 @@ GLOBAL_DEFAULTS = {
 }
 
 
+#: windows and time blocks of one member: beyond these, the bookkeeping alone takes minutes
+MAX_WINDOWS = 10_000
+MAX_BLOCKS = 1_000
+
+
 def resolve_settings(problem, overrides: dict) -> dict:
     """The settings of a run: the overrides, the problem's ``defaults``, then :data:`GLOBAL_DEFAULTS` (validated)."""
     unknown = sorted(set(overrides) - set(GLOBAL_DEFAULTS))
@@ -52,6 +57,10 @@ def resolve_settings(problem, overrides: dict) -> dict:
         v = s[key]
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"{key} must be a positive integer, got {v!r}")
+    for key, most in (("windows", MAX_WINDOWS), ("blocks", MAX_BLOCKS)):
+        if s[key] > most:  # the problem's own default can ask for this (advection: one window per 4000 β·T)
+            raise ValueError(f"{key}={s[key]} (given, or the problem's default for its parameters) is more than "
+                             f"{most}: one member would take days; shorten the span or lower the parameters")
     if s["n_interior"] < 2:  # one point: no pair to sample a neuron from, a rank-one fit of anything
         raise ValueError(f"n_interior must be at least 2 collocation points, got {s['n_interior']}")
     if s["points"] not in POINT_METHODS:

@@ -198,6 +198,9 @@ def build_projection(problem: EvolutionProblem, network: SampledNetwork, x_int: 
     u, s, vt = factor.svd
     keep = factor.filter_factors(settings["rcond"]) > 0
     k = int(keep.sum())
+    if k == 0:
+        raise ValueError(f"the basis of {width} neuron(s) has no direction above rcond on the collocation points "
+                         "(after pruning): raise width (basis.width) or lower rcond")
     transform = vt[:k].T / s[:k]
     z = factor.r[:m, m:]
     a = u[:, :k].T @ z[:, :m] @ transform

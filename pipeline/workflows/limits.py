@@ -16,16 +16,16 @@ import os
 from dask.utils import parse_bytes  # '8GB' → 8e9, '16GiB' → 16·2³⁰ (the forms dask and Slurm use)
 
 from pipeline.config import ConfigError
+from pipeline.pde.evolution_settings import MAX_BLOCKS, MAX_WINDOWS
 
 __all__ = ["check_sizes", "machine_memory"]
 
 #: tasks of one row-block graph: beyond this the scheduler spends minutes on the graph alone
 MAX_ROW_BLOCKS = 1_000_000
 MAX_OUTPUTS = 100_000  # output times of one member
-MAX_WINDOWS = 10_000
-MAX_BLOCKS = 1_000
 MAX_LAYERS = 64
 MAX_NAMES = 10_000  # input columns of a data file
+MAX_STATES = 20_000  # states of an LTI system: its dense eigendecomposition costs ~N³ (hours beyond)
 MAX_STEPS = 100_000_000  # LTI simulation steps, Hamiltonian rollout steps
 
 
@@ -38,7 +38,7 @@ def machine_memory() -> int | None:
 
 
 def _gb(n: float) -> str:
-    return f"{n / 1e9:.3g} GB"
+    return f"{min(n, 10**300) / 1e9:.3g} GB"  # a width of 10**600 is still one line, not an OverflowError
 
 
 def _values(cfg: dict, dotted: str) -> list:
@@ -74,6 +74,7 @@ def check_sizes(cfg: dict) -> None:
         for value in _values(cfg, key):
             if value > cap:
                 raise ConfigError(f"{key} = {value}: at most {cap} {what} per member")
+    _check_lti(cfg, limit, refuse)
     names = (cfg.get("data") or {}).get("inputs") or []
     if len(names) > MAX_NAMES:
         raise ConfigError(f"data.inputs names {len(names)} columns; at most {MAX_NAMES}")
@@ -99,3 +100,26 @@ def check_sizes(cfg: dict) -> None:
             if rows / chunk > MAX_ROW_BLOCKS:
                 raise ConfigError(f"{key} = {rows}: {rows // chunk} row blocks of {chunk} rows; at most "
                                   f"{MAX_ROW_BLOCKS} tasks per graph (raise compute.chunk_rows)")
+
+
+def _check_lti(cfg: dict, limit, refuse) -> None:
+    """An LTI system's states N: its dense eigendecomposition holds ~4 N² floats and costs ~N³."""
+    from pipeline.models.lti_systems import lti_states
+
+    lti = cfg.get("lti")
+    if not isinstance(lti, dict):
+        return
+    sweep = cfg["ensemble"]["sweep"]
+    for n in [lti.get("params", {}).get("n")] + list(sweep.get("lti.params.n", [])):
+        params = {**lti.get("params", {})}
+        if n is not None:
+            params["n"] = n
+        states = lti_states(lti.get("system"), params)
+        if states is None:
+            continue
+        if states > MAX_STATES:
+            raise ConfigError(f"lti.params = {params}: {states} states; at most {MAX_STATES} (a dense "
+                              "eigendecomposition of N states costs ~N³)")
+        if limit is not None and 4 * 8 * states**2 > limit:
+            refuse("lti.params", params, 4 * 8 * states**2, f"the {states} × {states} eigendecomposition and its "
+                   "eigenvectors")

@@ -10,12 +10,15 @@ exactly its damaged windows run again (docs/design.md §5.1, §5.3).
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from pipeline.config import ConfigError
 from pipeline.store import (LAYOUT_VERSION, StoreExists, check_bucket, check_replaceable, create_store,
-                            has_contents, store_marker, zarr_store)
+                            has_contents, is_url, store_marker, zarr_store)
 from pipeline.workflows.base import Plan
 
-__all__ = ["check_target", "open_store"]
+__all__ = ["check_target", "discard_if_empty", "open_store"]
 
 
 def check_target(path: str, plan: Plan, *, overwrite: bool, resume: bool) -> None:
@@ -23,6 +26,7 @@ def check_target(path: str, plan: Plan, *, overwrite: bool, resume: bool) -> Non
     if overwrite and resume:
         raise ConfigError("--overwrite and --resume exclude each other")
     check_bucket(path)
+    _check_creatable(path)
     if resume:
         if not has_contents(path):
             raise ConfigError(f"--resume: there is no store at {path!r} to resume")
@@ -47,6 +51,30 @@ def check_target(path: str, plan: Plan, *, overwrite: bool, resume: bool) -> Non
             check_replaceable(path)
     except StoreExists as err:
         raise ConfigError(str(err)) from None
+
+
+def _check_creatable(path: str) -> None:
+    """A local output path that is, or can become, a directory of this user's: one line otherwise."""
+    if is_url(path):
+        return
+    target = Path(path)
+    try:
+        if target.exists():
+            if not target.is_dir():
+                raise ConfigError(f"output path {path!r} is a file, not a store; choose another output path")
+            return
+        ancestor = next(p for p in target.parents if p.exists())
+        if not ancestor.is_dir():
+            raise ConfigError(f"output path {path!r}: {str(ancestor)!r} is a file, not a directory")
+        limit = os.pathconf(ancestor, "PC_NAME_MAX")
+        long = [part for part in target.relative_to(ancestor).parts if len(os.fsencode(part)) > limit]
+        if long:
+            raise ConfigError(f"output path {path!r}: the name {long[0][:40]!r}… is longer than the file system "
+                              f"allows ({limit} bytes)")
+        if not os.access(ancestor, os.W_OK | os.X_OK) or str(ancestor.resolve()).startswith(("/proc", "/sys")):
+            raise ConfigError(f"output path {path!r}: cannot create it in {str(ancestor)!r} (not writable)")
+    except OSError as err:
+        raise ConfigError(f"output path {path!r}: {err.strerror or err}") from None
 
 
 def _done_flags_match(path: str, plan: Plan) -> bool:
@@ -76,3 +104,20 @@ def open_store(path: str, plan: Plan, *, overwrite: bool, resume: bool, log) -> 
         create_store(path, plan.spec, overwrite=overwrite or resume)
     except StoreExists as err:
         raise ConfigError(str(err)) from None
+
+
+def discard_if_empty(path: str, err: Exception) -> None:
+    """A store this run created that holds no finished window is removed when the run fails
+    (a member's error, not a divergence or a lost scheduler: those keep what they have for
+    ``--resume``): the corrected rerun then needs no ``--overwrite``."""
+    from pipeline.pde.integrators import DivergenceError
+    from pipeline.store import clear, progress
+
+    if isinstance(err, (DivergenceError, ConnectionError)):
+        return
+    try:
+        if progress(path).any():
+            return
+    except Exception:  # noqa: BLE001 - an unreadable store of this run's own making: nothing worth keeping
+        pass
+    clear(path)

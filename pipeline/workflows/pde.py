@@ -53,7 +53,7 @@ def _user_module(file: Path):
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
-    except Exception as err:  # noqa: BLE001 - the user's code: any failure is reported as theirs
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - the user's code: any failure is reported as theirs
         raise ConfigError(f"problem.module: importing {str(file)!r} failed: {type(err).__name__}: {err} "
                           "(--debug shows the traceback)") from err
     _MODULES[file] = (stamp, module)
@@ -81,7 +81,7 @@ def build_problem(section: dict):
             raise ConfigError(f"problem.module: {path!r} has no function {name!r}")
         try:
             problem = factory(**section["params"])
-        except Exception as err:  # noqa: BLE001 - the user's code
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - the user's code (sys.exit included)
             raise ConfigError(f"problem.module: {name}(**problem.params) raised {type(err).__name__}: {err} "
                               "(--debug shows the traceback)") from err
         if not isinstance(problem, (StaticProblem, EvolutionProblem)):

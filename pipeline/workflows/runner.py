@@ -28,7 +28,7 @@ from pipeline.store import check_location
 from pipeline.workflows.base import MemberTask, Plan, WorkflowKind, check_keys
 from pipeline.workflows.limits import check_sizes
 from pipeline.workflows.metrics import add_ensemble_variables, finalize, run_metrics
-from pipeline.workflows.output import check_target, open_store
+from pipeline.workflows.output import check_target, discard_if_empty, open_store
 from pipeline.workflows.progress import Progress
 from pipeline.workflows.registry import get_kind, kind_for, kinds
 
@@ -123,6 +123,11 @@ class SchedulerLost(ConnectionError):
     """The client lost its Dask scheduler in the middle of a run."""
 
 
+def _lost(client) -> SchedulerLost:
+    return SchedulerLost(f"lost the Dask scheduler {client.scheduler.address} (the client is {client.status}); "
+                         "every finished window is in the store: once the scheduler is back, run again with --resume")
+
+
 def _compute(client, tasks, progress: Progress, timeout: float = 10.0) -> list:
     """Run the member tasks, polling the store for progress until they finish.
 
@@ -143,10 +148,13 @@ def _compute(client, tasks, progress: Progress, timeout: float = 10.0) -> list:
                 continue
             since = since or time.monotonic()
             if client.status in ("closing", "closed", "failed") or time.monotonic() - since > timeout:
-                raise SchedulerLost(f"lost the Dask scheduler {client.scheduler.address} (client {client.status} "
-                                    f"for {time.monotonic() - since:.0f} s); every finished window is in the store: "
-                                    "once the scheduler is back, run again with --resume")
-        return client.gather(futures)
+                raise _lost(client)
+        try:
+            return client.gather(futures)
+        except Exception as err:  # the futures of a lost scheduler end cancelled
+            if client.status != "running" or "connection-lost" in str(err):
+                raise _lost(client) from None
+            raise
     box: dict = {}
 
     def work():
@@ -193,6 +201,10 @@ def run_workflow(cfg: dict, raw: dict, *, output=None, overwrite=False, resume=F
         progress = Progress(path, tasks, quiet=quiet)
         try:
             results = _compute(client, tasks, progress, cfg["compute"]["timeout"])
+        except Exception as err:
+            if not resume:
+                discard_if_empty(path, err)
+            raise
         finally:
             progress.close()
         seconds = time.perf_counter() - start[0], time.process_time() - start[1]
