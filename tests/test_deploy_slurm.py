@@ -73,7 +73,7 @@ def test_worker_jobs_of_slurm_cluster_run_the_workflow_bitwise_like_a_local_clus
     assert len(jobs) >= 2, jobs  # two worker jobs ran (and were ended by the cluster's close)
     assert all(state.split()[0] in ("COMPLETED", "CANCELLED", "RUNNING") for _, state, _ in jobs), jobs
     assert len(list((tmp_path / "logs").glob("*.err"))) >= 2  # the worker jobs' own logs
-    assert assert_stores_equal(reference, store) >= 3
+    assert assert_stores_equal(reference, store) > 20
 
 
 def test_the_batch_script_runs_a_whole_workflow_as_one_job_bitwise_like_a_local_cluster(tmp_path):
@@ -87,4 +87,4 @@ def test_the_batch_script_runs_a_whole_workflow_as_one_job_bitwise_like_a_local_
     jobs = _jobs("swim-pipeline-run", since)
     assert [state for _, state, _ in jobs] == ["COMPLETED"], jobs
     assert "scheduler tcp://" in log.read_text() and "rel_l2" in log.read_text()
-    assert assert_stores_equal(reference, store) >= 3
+    assert assert_stores_equal(reference, store) > 20

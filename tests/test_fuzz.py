@@ -795,28 +795,21 @@ def runner(tmp_path_factory):
     return Runner(tmp_path_factory.mktemp("fuzz"))
 
 
-@settings(max_examples=150, derandomize=True, **_FUZZ_SETTINGS)
-@given(case=file_cases())
-def test_fuzzed_workflow_files(runner, case):
-    runner(case, fail=True)
+def _fuzz_test(strategy, examples: int, doc: str):
+    """A derandomised hypothesis test of ``examples`` cases drawn from ``strategy``."""
+    @settings(max_examples=examples, derandomize=True, **_FUZZ_SETTINGS)
+    @given(case=strategy)
+    def test(runner, case):
+        runner(case, fail=True)
+
+    test.__doc__ = doc
+    return test
 
 
-@settings(max_examples=40, derandomize=True, **_FUZZ_SETTINGS)
-@given(case=module_cases())
-def test_fuzzed_user_modules(runner, case):
-    runner(case, fail=True)
-
-
-@settings(max_examples=60, derandomize=True, **_FUZZ_SETTINGS)
-@given(case=cli_cases())
-def test_fuzzed_outputs_and_flags(runner, case):
-    runner(case, fail=True)
-
-
-@settings(max_examples=80, derandomize=True, **_FUZZ_SETTINGS)
-@given(case=set_cases())
-def test_fuzzed_set_values(runner, case):
-    runner(case, fail=True)
+test_fuzzed_workflow_files = _fuzz_test(file_cases(), 150, "mutated workflow files")
+test_fuzzed_user_modules = _fuzz_test(module_cases(), 40, "broken and hostile problem.module files")
+test_fuzzed_outputs_and_flags = _fuzz_test(cli_cases(), 60, "output paths and command-line flags")
+test_fuzzed_set_values = _fuzz_test(set_cases(), 80, "--set keys and values")
 
 
 @pytest.mark.slow
@@ -862,19 +855,10 @@ NAMED = [
                                    module="exit_at_import")),
     _named("module-valid", Case("poisson_2d", [("set", "problem", {"module": "valid.py:make"})], module="valid")),
     # output paths
-    _named("output-regular-file", Case("wave", output="regular-file")),
-    _named("output-regular-file-overwrite", Case("wave", output="regular-file-overwrite")),
-    _named("output-workflow-itself-overwrite", Case("wave", output="workflow-itself-overwrite")),
-    _named("output-dev-null-overwrite", Case("wave", output="dev-null-overwrite")),
-    _named("output-under-proc", Case("wave", output="proc")),
-    _named("output-under-sys", Case("wave", output="sys")),
-    _named("output-name-too-long", Case("wave", output="name-too-long")),
-    _named("output-path-too-long", Case("wave", output="path-too-long")),
-    _named("output-under-regular-file", Case("wave", output="under-regular-file")),
-    _named("output-user-dir-overwrite", Case("wave", output="user-dir-overwrite")),
-    _named("output-user-dir-resume", Case("wave", output="user-dir-resume")),
-    _named("output-cwd-overwrite", Case("wave", output="cwd-overwrite")),
-    _named("output-url-credentials", Case("wave", output="url-credentials")),
+    *[_named(f"output-{kind}", Case("wave", output=kind))
+      for kind in ("regular-file", "regular-file-overwrite", "workflow-itself-overwrite", "dev-null-overwrite",
+                   "proc", "sys", "name-too-long", "path-too-long", "under-regular-file", "user-dir-overwrite",
+                   "user-dir-resume", "cwd-overwrite", "url-credentials")],
     # sizes of 10⁹–10¹²
     _named("huge-lti.params.n-1e+09", Case("lti_diffusion", [("set", "lti.params.n", 10**9)], seconds=_HANG_SECONDS)),
     *[_named(f"huge-{key}-{value:.0e}", Case(workflow, [("set", key, value)]))

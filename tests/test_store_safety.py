@@ -96,7 +96,7 @@ def test_a_store_killed_while_being_created_is_resumed(tmp_path, capsys):
     assert _run(store) == 2 and "--resume" in capsys.readouterr().err  # a plain rerun says what to do
     assert _run(store, "--resume") == 0
     assert read_attrs(store)["store_state"] == "complete"
-    assert_stores_equal(reference, store, skip=("diagnostics/wall_seconds", "diagnostics/cpu_seconds"))
+    assert_stores_equal(reference, store)
 
 
 def test_an_unreachable_scheduler_or_one_without_workers_leaves_no_store(tmp_path, capsys):
