@@ -21,17 +21,15 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-import xarray as xr
 import zarr
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync as _sync
 from zarr.storage import LocalStore, MemoryStore
 
-from pipeline.store import LAYOUT_VERSION, StoreSpec, _template, exists, is_url, zarr_store
+from pipeline.store import StoreSpec, exists, is_url, write_template, zarr_store
 
 __all__ = ["IntegrityReport", "Problem", "repair", "verify"]
 
@@ -246,19 +244,7 @@ def _may_be_empty(node, idx, role, members, windows, ctx) -> bool:
 def _template_store(spec: StoreSpec):
     """The run's template in memory: what :func:`pipeline.store.create_store` writes."""
     mem = MemoryStore()
-    attrs = {k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in spec.attrs.items()}
-    attrs.update(layout_version=LAYOUT_VERSION, store_state="complete")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for name in spec.groups:
-            ds = _template(spec, name)
-            ds.attrs.update(attrs if name == "" else {})
-            ds.to_zarr(mem, group=name or None, mode="w-", compute=False, consolidated=False, zarr_format=3)
-            known = {k: v for k, v in spec.groups[name].items() if v.data is not None}
-            if known:
-                xr.Dataset({k: (v.dims, np.asarray(v.data, dtype=v.dtype)) for k, v in known.items()}).to_zarr(
-                    mem, group=name or None, region={d: slice(None) for v in known.values() for d in v.dims},
-                    consolidated=False)
+    write_template(mem, spec, {**spec.attrs, "store_state": "complete"})
     return mem
 
 

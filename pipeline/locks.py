@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.store import LOCK_NAME, exists, is_url
+from pipeline.store import LOCK_NAME, _filesystem, exists, is_url
 
 __all__ = ["LOCK_NAME", "RunAbandoned", "RunLock", "StoreLocked", "acquire", "check_owner"]
 
@@ -68,12 +68,6 @@ class RunLock:
 
 def _lock_location(path) -> str:
     return str(path).rstrip("/") + "/" + LOCK_NAME
-
-
-def _filesystem(location: str):
-    from pipeline.store import _filesystem as split
-
-    return split(location)
 
 
 def _read(location: str) -> dict:

@@ -30,7 +30,7 @@ import xarray as xr
 
 __all__ = ["LAYOUT_VERSION", "LOCK_NAME", "PointLayout", "StoreExists", "StoreSpec", "Variable", "check_bucket",
            "check_location", "check_replaceable", "clear", "create_store", "exists", "has_contents", "is_url", "location_problem",
-           "open_group", "point_layout", "progress", "read_attrs", "store_marker", "write", "zarr_store"]
+           "open_group", "point_layout", "progress", "read_attrs", "store_marker", "write", "write_template", "zarr_store"]
 
 #: Version of the store layout, kept in every store's attributes (1: swim-pipeline 0.1 before
 #: the analysis-ready layout; 2: sweep dimensions, gridded fields, dense trajectories).
@@ -311,6 +311,26 @@ def check_replaceable(path) -> None:
                           "choose another output path")
 
 
+def write_template(store, spec: StoreSpec, attrs: dict) -> None:
+    """Every group's template (metadata, coordinates, known data) into an empty zarr ``store``;
+    ``attrs`` (with ``layout_version`` added) on the root."""
+    attrs = {k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in attrs.items()}
+    attrs["layout_version"] = LAYOUT_VERSION
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in spec.groups:
+            ds = _template(spec, name)
+            if name == "":
+                ds.attrs.update(attrs)
+            # "a", not "w-": a store being created holds the run's lock already (nothing else)
+            ds.to_zarr(store, group=name or None, mode="a", compute=False, consolidated=False, zarr_format=3)
+            known = {k: v for k, v in spec.groups[name].items() if v.data is not None}
+            if known:
+                data = xr.Dataset({k: (v.dims, np.asarray(v.data, dtype=v.dtype)) for k, v in known.items()})
+                data.to_zarr(store, group=name or None, region={d: slice(None) for d in data.dims},
+                             consolidated=False)
+
+
 def create_store(path, spec: StoreSpec, *, overwrite: bool = False) -> None:
     """Write the template (metadata, coordinates and known data) of a new store.
 
@@ -328,23 +348,7 @@ def create_store(path, spec: StoreSpec, *, overwrite: bool = False) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     else:
         check_bucket(path)
-    store = zarr_store(path)
-    attrs = {k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in spec.attrs.items()}
-    attrs["layout_version"] = LAYOUT_VERSION
-    attrs["store_state"] = "creating"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for name in spec.groups:
-            ds = _template(spec, name)
-            if name == "":
-                ds.attrs.update(attrs)
-            # "a", not "w-": the store holds the run's lock already (nothing else: checked above)
-            ds.to_zarr(store, group=name or None, mode="a", compute=False, consolidated=False, zarr_format=3)
-            known = {k: v for k, v in spec.groups[name].items() if v.data is not None}
-            if known:
-                data = xr.Dataset({k: (v.dims, np.asarray(v.data, dtype=v.dtype)) for k, v in known.items()})
-                data.to_zarr(store, group=name or None, region={d: slice(None) for d in data.dims},
-                             consolidated=False)
+    write_template(zarr_store(path), spec, {**spec.attrs, "store_state": "creating"})
     write_attrs(path, {"store_state": "complete"})
 
 
