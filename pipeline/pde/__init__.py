@@ -19,6 +19,9 @@ from pipeline.pde.problems import PROBLEMS, StaticProblem, get_problem, problem_
 from pipeline.pde.static import StaticSolution, solve_static
 from pipeline.pde.evolution import Evolution, EvolutionProblem, EvolutionResult, evolve
 from pipeline.pde import evolution_problems as _evolution_problems  # noqa: F401  (registers the problems)
+from pipeline.pde.fields import Equation, Jet
+from pipeline.pde.systems import ConvergenceError, SystemProblem, SystemSolution, solve_system
+from pipeline.pde import system_problems as _system_problems  # noqa: F401  (registers the problems)
 
 __all__ = [
     "PROBLEMS",
@@ -27,10 +30,13 @@ __all__ = [
     "BoundarySample",
     "Box",
     "Dirichlet",
+    "ConvergenceError",
     "Domain",
+    "Equation",
     "Evolution",
     "EvolutionProblem",
     "EvolutionResult",
+    "Jet",
     "LShape",
     "LinearOperator",
     "Neumann",
@@ -39,6 +45,8 @@ __all__ = [
     "Robin",
     "StaticProblem",
     "StaticSolution",
+    "SystemProblem",
+    "SystemSolution",
     "UserDomain",
     "advection",
     "biharmonic",
@@ -53,4 +61,5 @@ __all__ = [
     "normal_derivative",
     "problem_names",
     "solve_static",
+    "solve_system",
 ]
