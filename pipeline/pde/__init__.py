@@ -20,8 +20,12 @@ from pipeline.pde.static import StaticSolution, solve_static
 from pipeline.pde.evolution import Evolution, EvolutionProblem, EvolutionResult, evolve
 from pipeline.pde import evolution_problems as _evolution_problems  # noqa: F401  (registers the problems)
 from pipeline.pde.fields import Equation, Jet
-from pipeline.pde.systems import ConvergenceError, SystemProblem, SystemSolution, solve_system
+from pipeline.pde.systems import ConvergenceError, SystemProblem, SystemSolution
+from pipeline.pde.gauss_newton import solve_system
 from pipeline.pde import system_problems as _system_problems  # noqa: F401  (registers the problems)
+from pipeline.pde.system_evolution import SystemEvolution, SystemEvolutionProblem, SystemEvolutionResult, evolve_system
+from pipeline.pde import system_evolution_problems as _system_evolution_problems  # noqa: F401  (registers them)
+from pipeline.pde.inverse_evolution import IdentifiabilityError, InverseResult, Observations, estimate_parameters
 
 __all__ = [
     "PROBLEMS",
@@ -36,15 +40,21 @@ __all__ = [
     "Evolution",
     "EvolutionProblem",
     "EvolutionResult",
+    "IdentifiabilityError",
+    "InverseResult",
     "Jet",
     "LShape",
     "LinearOperator",
     "Neumann",
+    "Observations",
     "Periodic",
     "Polygon",
     "Robin",
     "StaticProblem",
     "StaticSolution",
+    "SystemEvolution",
+    "SystemEvolutionProblem",
+    "SystemEvolutionResult",
     "SystemProblem",
     "SystemSolution",
     "UserDomain",
@@ -52,7 +62,9 @@ __all__ = [
     "biharmonic",
     "derivative",
     "directional",
+    "estimate_parameters",
     "evolve",
+    "evolve_system",
     "get_problem",
     "gradient",
     "helmholtz",
