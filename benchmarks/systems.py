@@ -1,0 +1,121 @@
+"""Systems, nonlinear static problems and the source inversion (issue 14), at their defaults.
+
+    python benchmarks/systems.py [--seeds 4]
+
+Each registry system is solved at its own defaults over seeds 0 … n-1 (the seed draws the
+points and the basis); errors are relative L2 on the problem's evaluation grid (never a
+collocation point), per field, with the velocity of Kovasznay flow as one vector and its
+pressure up to a constant.  The source inversion recovers the source of ``Δu = f`` on the
+unit square from 200 uniform random observations of ``u`` (``pipeline.pde.inverse.
+source_inversion_case``), noise-free and at 1 % noise (noise seeds 0 … n-1), and reports the
+source error and the share of the evaluation grid where the error lies within two reported
+standard errors.  Wall and CPU seconds per solve; the machine's load average.
+Results: ``results/systems.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import markdown_table, write_results  # noqa: E402
+
+CASES = [
+    ("bratu", {"lam": 1.0, "branch": "lower"}),
+    ("bratu", {"lam": 1.0, "branch": "upper"}),
+    ("bratu", {"lam": 3.5, "branch": "lower"}),
+    ("bratu", {"lam": 3.5, "branch": "upper"}),
+    ("nonlinear_poisson", {}),
+    ("elasticity_2d", {}),
+    ("kovasznay", {}),
+]
+
+
+def _errors(problem, solution) -> dict:
+    errors = solution.errors()
+    if problem.name == "kovasznay":  # the velocity as one vector field
+        x = problem.evaluation_points()
+        uv = solution(x)[:, :2]
+        ref = np.stack([problem.exact["u"](x), problem.exact["v"](x)], axis=1)
+        errors = {"velocity": float(np.linalg.norm(uv - ref) / np.linalg.norm(ref)), "pressure": errors["p"]}
+    if problem.name == "elasticity_2d":
+        x = problem.evaluation_points()
+        ref = np.stack([problem.exact["u1"](x), problem.exact["u2"](x)], axis=1)
+        errors = {"displacement": float(np.linalg.norm(solution(x) - ref) / np.linalg.norm(ref))}
+    return errors
+
+
+def run_system(name, params, seed) -> dict:
+    from pipeline.pde import get_problem, solve_system
+
+    problem = get_problem(name, **params)
+    wall, cpu = time.perf_counter(), time.process_time()
+    solution = solve_system(problem, seed=seed)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {"errors": _errors(problem, solution), "iterations": len(solution.history), "wall_s": wall, "cpu_s": cpu}
+
+
+def run_inversion(noise, seed) -> dict:
+    from pipeline.pde.inverse import estimate_source, source_inversion_case
+
+    problem, observations, truth = source_inversion_case(200, noise, seed)
+    wall, cpu = time.perf_counter(), time.process_time()
+    estimate = estimate_source(problem, observations, seed=seed)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    x = problem.evaluation_points()
+    s, ref = estimate.source(x), truth(x)
+    covered = float(np.mean(np.abs(s - ref) <= 2 * estimate.source_std(x)))
+    return {"errors": {"source": float(np.linalg.norm(s - ref) / np.linalg.norm(ref))}, "within_2se": covered,
+            "lambda": estimate.regularisation, "wall_s": wall, "cpu_s": cpu}
+
+
+def summarise(label, runs) -> dict:
+    row = {"case": label, "seeds": len(runs)}
+    for key in runs[0]["errors"]:
+        values = [r["errors"][key] for r in runs]
+        row[f"{key}_median"], row[f"{key}_worst"] = float(np.median(values)), float(np.max(values))
+    row["cpu_s_median"] = float(np.median([r["cpu_s"] for r in runs]))
+    row["wall_s_median"] = float(np.median([r["wall_s"] for r in runs]))
+    if "within_2se" in runs[0]:
+        row["within_2se_median"] = float(np.median([r["within_2se"] for r in runs]))
+    if "iterations" in runs[0]:
+        row["iterations_max"] = int(max(r["iterations"] for r in runs))
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=4)
+    args = parser.parse_args()
+    rows, load = [], [os.getloadavg()[0]]
+    for name, params in CASES:
+        label = name + ("" if not params else " " + ", ".join(f"{k}={v}" for k, v in params.items()))
+        runs = [run_system(name, params, seed) for seed in range(args.seeds)]
+        rows.append({**summarise(label, runs), "runs": runs})
+        load.append(os.getloadavg()[0])
+        print(label, {k: f"{v:.2e}" for k, v in rows[-1].items() if k.endswith(("median", "worst")) and "s_" not in k},
+              flush=True)
+    for noise in (0.0, 0.01):
+        runs = [run_inversion(noise, seed) for seed in range(args.seeds)]
+        rows.append({**summarise(f"source inversion, 200 obs., noise {noise:.0%}", runs), "runs": runs})
+        load.append(os.getloadavg()[0])
+        print(rows[-1]["case"], f"{rows[-1]['source_median']:.2e}", flush=True)
+    error_columns = sorted({k for r in rows for k in r if k.endswith(("_median", "_worst")) and not
+                            k.startswith(("cpu", "wall", "within", "iterations"))})
+    table = markdown_table(rows, [("case", "case", "s")] + [(k, k.replace("_", " "), ".1e") for k in error_columns]
+                           + [("within_2se_median", "within 2 s.e.", ".2f"), ("iterations_max", "GN its", "d"),
+                              ("cpu_s_median", "CPU s", ".2f"), ("wall_s_median", "wall s", ".2f")])
+    print(table)
+    path = write_results("systems", {"rows": rows, "load_average": load, "table": table})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
