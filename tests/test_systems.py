@@ -165,3 +165,41 @@ def test_observations_are_checked_and_read_from_files(tmp_path):
     assert read.points.shape == (6, 2) and read.values[:, 0].tolist() == list(np.arange(6.0))
     with pytest.raises(ValueError, match="lacks column"):
         load_observations(csv, dim=2, fields="v")
+
+
+def test_a_system_workflow_stores_every_field_and_evaluates_them(tmp_path):
+    import yaml
+
+    from pipeline import open_result
+    from pipeline.cli import main
+
+    module = tmp_path / "coupled.py"
+    module.write_text(
+        "import numpy as np\n"
+        "from pipeline.pde import Box, Equation, SystemProblem\n"
+        "def build(k=1.0):\n"
+        "    s = lambda x: np.sin(np.pi * x[:, 0])\n"
+        "    return SystemProblem('coupled', Box([0.0], [1.0]), ('u', 'v'),\n"
+        "        (Equation(lambda x, U, p: U['u_xx'] + np.pi ** 2 * U['v'], name='a'),\n"
+        "         Equation(lambda x, U, p: U['v'] - k * s(x), name='b'),\n"
+        "         Equation(lambda x, U, p: U['u'], on=None, name='wall')),\n"
+        "        exact={'u': lambda x: k * s(x), 'v': lambda x: k * s(x)}, params={'k': k})\n")
+    cfg = {"version": 1, "problem": {"module": f"{module}:build"}, "basis": {"width": 80},
+           "collocation": {"n_interior": 300, "n_boundary": 2},
+           "ensemble": {"sweep": {"problem.params.k": [1.0, 2.0]}}, "output": {"path": str(tmp_path / "s.zarr")}}
+    (tmp_path / "w.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["run", str(tmp_path / "w.yaml"), "--scheduler", "threads", "--quiet"]) == 0
+    result = open_result(tmp_path / "s.zarr", verify=True)
+    root = result.tree["/"]
+    assert root["u"].dims[-2:] == ("field", "x") and list(root["field"].values) == ["u", "v"]
+    x = np.linspace(0.05, 0.95, 7)[:, None]
+    values = result.evaluate(x)
+    assert values.dims[-2:] == ("field", "point")
+    k = np.asarray(root["k"].values if "k" in root else [1.0, 2.0]).reshape(-1, 1, 1, 1)
+    exact = k * np.sin(np.pi * x[:, 0])
+    assert np.max(np.abs(values.values - exact)) < 1e-6 * np.max(np.abs(exact))
+    assert result.tree["diagnostics"]["iterations"].values.ravel().tolist() == [1, 1]  # linear: one solve
+    cfg["solver"] = {"ridge": 1e-8}  # a key the system kind does not use is refused before work
+    (tmp_path / "w2.yaml").write_text(yaml.safe_dump({**cfg, "output": {"path": str(tmp_path / "t.zarr")}}))
+    assert main(["run", str(tmp_path / "w2.yaml"), "--scheduler", "threads", "--quiet"]) != 0
+    assert not (tmp_path / "t.zarr").exists()

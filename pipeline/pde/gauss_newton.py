@@ -243,7 +243,7 @@ def _newton(problem, groups, network, coef, params, s, pool, stage, history):
                 # a small full step that no longer lowers the residual: the floor of the discretisation
                 history.append({"stage": stage, "iteration": iteration, "residual": residual, "rank": rank,
                                 "damping": 0.0, "next_residual": new_residual, "change": change})
-                return coef + step if new_residual < residual else coef
+                return (coef + step if new_residual < residual else coef), factor.singular_values
             if np.isfinite(new_residual) and new_residual < residual * (1 + 1e-12) + 1e-300:
                 accepted = True
                 break
@@ -257,7 +257,7 @@ def _newton(problem, groups, network, coef, params, s, pool, stage, history):
         coef = coef + step
         history[-1]["change"] = change
         if linear or change < s["tolerance"]:
-            return coef
+            return coef, factor.singular_values
     raise ConvergenceError(f"problem {problem.name!r}: Gauss–Newton did not converge in {s['max_iterations']} "
                            f"iterations (stage {stage}; last change {change:.2e}, tolerance {s['tolerance']:.0e})",
                            history)
@@ -299,6 +299,6 @@ def solve_system(problem: SystemProblem, **overrides) -> SystemSolution:
             params[name] = float(value)
         groups_w = _balance(groups, network, coef, problem.fields, params, s["kappa"])
         weights = {g.name: g.weight for g in groups_w if g.weight != 1.0 or not (g.equation and g.equation.interior)}
-        coef = _newton(problem, groups_w, network, coef, params, s, pool, stage, history)
+        coef, singular_values = _newton(problem, groups_w, network, coef, params, s, pool, stage, history)
     timings["solve"] = time.perf_counter() - start
-    return SystemSolution(problem, network, coef, s, history, weights, timings)
+    return SystemSolution(problem, network, coef, s, history, weights, timings, singular_values)

@@ -138,6 +138,8 @@ class SystemSolution:
     history: list
     weights: dict
     timings: dict = field(default_factory=dict)
+    #: of the last step's column-equilibrated Jacobian (its conditioning)
+    singular_values: np.ndarray | None = None
 
     @property
     def fields(self):

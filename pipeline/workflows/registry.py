@@ -13,16 +13,19 @@ from pipeline.workflows.hamiltonian import HamiltonianKind
 from pipeline.workflows.lti import LTIKind
 from pipeline.workflows.pde import ProblemCache, StaticKind, is_evolution
 from pipeline.workflows.supervised import SupervisedKind
+from pipeline.workflows.systems import SystemKind, is_system
 
 __all__ = ["get_kind", "kind_for", "kinds"]
 
 #: every kind, by the name stored in a run's ``kind`` attribute
-KINDS: dict[str, WorkflowKind] = {k.name: k for k in (StaticKind(), EvolutionKind(), SupervisedKind(),
+KINDS: dict[str, WorkflowKind] = {k.name: k for k in (StaticKind(), EvolutionKind(), SystemKind(), SupervisedKind(),
                                                       HamiltonianKind(), LTIKind())}
 
 def select_pde(cfg: dict) -> WorkflowKind:
-    """A ``problem`` workflow is static or time-dependent by the problem it builds."""
+    """A ``problem`` workflow is static, time-dependent or a system by the problem it builds."""
     problem = ProblemCache()(cfg["problem"])
+    if is_system(problem):
+        return KINDS["system"]
     return KINDS["evolution"] if is_evolution(problem) else KINDS["static"]
 
 

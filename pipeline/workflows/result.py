@@ -113,7 +113,8 @@ class Result:
 
     def evaluate(self, points, times=None) -> xr.DataArray:
         """Every member's ``u`` at ``points`` ``(n, d)`` (paired with ``times`` ``(n,)`` for
-        time-dependent runs), as ``(sweep dims…, member, point)``.
+        time-dependent runs), as ``(sweep dims…, member, point)`` (systems: ``(…, member,
+        field, point)``).
 
         The stored networks are evaluated directly; time-dependent runs interpolate the stored
         dense coefficient trajectory (no integration).
@@ -132,14 +133,19 @@ class Result:
             raise ValueError(f"a stored network of {str(self.path)!r} cannot be read ({type(err).__name__}: "
                              f"{str(err)[:120]}): the store is damaged; check it with: pipeline inspect "
                              f"{self.path} --verify") from None
-        for m in np.flatnonzero(~np.isfinite(values).all(axis=1)):  # never NaN in place of a damaged network
-            bad = int((~np.isfinite(values[m])).sum())
+        flat = values.reshape(values.shape[0], -1)
+        for m in np.flatnonzero(~np.isfinite(flat).all(axis=1)):  # never NaN in place of a damaged network
+            bad = int((~np.isfinite(flat[m])).sum())
             raise ValueError(f"{self.member_label(int(m))}: its stored network (basis, coefficients or "
                              f"trajectory) gives NaN at {bad} of {len(points)} points: the store is damaged or "
                              f"incomplete; check it with: pipeline inspect {self.path} --verify")
         root = self.tree["/"]
         sizes = [root.sizes[d] for d in self.member_dims]
         coords = {name: root[name] for name in root.coords if set(root[name].dims) <= set(self.member_dims)}
+        if values.ndim == 3:  # a system: every field
+            coords["field"] = root["field"]
+            return xr.DataArray(values.reshape(sizes + list(values.shape[1:])),
+                                dims=self.member_dims + ("field", "point"), coords=coords)
         return xr.DataArray(values.reshape(sizes + [len(points)]), dims=self.member_dims + ("point",),
                             coords=coords)
 
