@@ -25,7 +25,8 @@ from pipeline.pde.gauss_newton import solve_system
 from pipeline.pde import system_problems as _system_problems  # noqa: F401  (registers the problems)
 from pipeline.pde.system_evolution import SystemEvolution, SystemEvolutionProblem, SystemEvolutionResult, evolve_system
 from pipeline.pde import system_evolution_problems as _system_evolution_problems  # noqa: F401  (registers them)
-from pipeline.pde.inverse_evolution import IdentifiabilityError, InverseResult, Observations, estimate_parameters
+from pipeline.pde.observations import Observations
+from pipeline.pde.inverse_evolution import IdentifiabilityError, InverseResult, estimate_parameters, gridded_observations
 
 __all__ = [
     "PROBLEMS",
@@ -67,6 +68,7 @@ __all__ = [
     "evolve_system",
     "get_problem",
     "gradient",
+    "gridded_observations",
     "helmholtz",
     "identity",
     "laplacian",

@@ -96,8 +96,12 @@ class SystemProblem:
         bad = sorted(set(self.gauge) - set(self.fields))
         if bad:
             raise ValueError(f"problem {self.name!r}: gauge names unknown field(s) {bad}")
-        boundary = [_BoundaryOwner(e.on) for e in self.equations if not e.interior]
-        check_boundary_coverage(self.domain, boundary + list(self.periodic), self.free_boundary, problem=self.name)
+        check_boundary_coverage(self.domain, self.conditions, self.free_boundary, problem=self.name)
+
+    @property
+    def conditions(self) -> tuple:
+        """The boundary equations (as coverage sees them) and the periodic pairings."""
+        return tuple(_BoundaryOwner(e.on, e.weight, e.name) for e in self.equations if not e.interior) + self.periodic
 
     @property
     def n_fields(self) -> int:
