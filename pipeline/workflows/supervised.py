@@ -48,7 +48,10 @@ DATA_SECTION = Section({
 MODEL_SECTION = Section({
     "hidden_layer_sizes": Field((int, list), [512], check=widths, doc="width per hidden layer"),
     "rcond": Field((float, NULL), 1e-10, check=fraction_open, doc="truncation of the output-layer solve"),
-    "ridge": Field((float, int, NULL), None, check=non_negative, doc="Tikhonov λ of the output layer"),
+    "ridge": Field((float, int, str, NULL), None,
+                   check=lambda v: (None if v == "auto" else "must be 'auto', a number >= 0 or null")
+                   if isinstance(v, str) else non_negative(v),
+                   doc="Tikhonov λ of the output layer, or 'auto' (chosen by leave-one-out)"),
     "prune": Field((float, NULL), None, check=fraction_open, doc="neuron pruning tolerance"),
     "pool_size": Field(int, 20_000, check=lambda v: None if v >= 2 else "must be >= 2",
                        doc="SWIM candidate pool"),
@@ -63,7 +66,7 @@ class SupervisedSettings:
     activation: str
     sampler: str
     rcond: float | None
-    ridge: float | None
+    ridge: float | str | None
     prune: float | None
     pool_size: int
     chunk_rows: int | None
