@@ -51,7 +51,7 @@ def run_contender(spec: dict) -> dict:
         from pipeline import SampledNetworkRegressor
 
         def make(width):
-            return SampledNetworkRegressor(width, activation="tanh", sampler="swim", rcond=spec["rcond"],
+            return SampledNetworkRegressor(width, activation="tanh", sampler="swim", rcond=spec["rcond"], ridge=None,
                                            prune=spec.get("prune"), random_state=1)
 
         make(64).fit(x[:2000], y[:2000])  # warm-up: thread pool, lazy imports
