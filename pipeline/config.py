@@ -412,10 +412,15 @@ def load_workflow(path: str | Path, overrides: list[str] | tuple = ()) -> tuple[
 
 
 def _resolve_module_path(raw: dict, base: Path) -> None:
-    """A relative ``problem.module`` file in a workflow is relative to the workflow's directory."""
+    """A relative ``problem.module`` file (and ``inverse.observations``) in a workflow is relative to the
+    workflow's directory."""
     section = raw.get("problem")
     module = section.get("module") if isinstance(section, dict) else None
     if isinstance(module, str) and module_spec(module) is None:
         file, _, name = module.rpartition(":")
         if not Path(file).is_absolute():
             section["module"] = f"{(base / file).resolve()}:{name}"
+    inverse = raw.get("inverse")
+    observations = inverse.get("observations") if isinstance(inverse, dict) else None
+    if isinstance(observations, str) and "://" not in observations and not Path(observations).is_absolute():
+        inverse["observations"] = str((base / observations).resolve())

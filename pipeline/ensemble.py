@@ -28,7 +28,8 @@ __all__ = ["Member", "MemberGrid", "expand_members"]
 
 #: names no sweep dimension may take (they are the store's own dimensions)
 RESERVED = {"member", "time", "point", "x", "y", "z", "dim", "window", "block", "neuron", "coefficient", "stage",
-            "sv", "state", "output", "input", "piece", "node", "step", "trajectory", "orbit", "entry", "sweep", "ensemble"}
+            "sv", "state", "output", "input", "piece", "node", "step", "trajectory", "orbit", "entry", "sweep", "ensemble",
+            "field", "iteration", "parameter", "source_coefficient"}
 
 
 @dataclass(frozen=True)

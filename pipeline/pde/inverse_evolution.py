@@ -1,4 +1,8 @@
-"""Constant parameters of a time-dependent system estimated from observations of its fields.
+"""Constant parameters of a system (time-dependent, or static) estimated from observations of its fields.
+
+A static :class:`~pipeline.pde.systems.SystemProblem` works the same way, each residual one
+Gauss–Newton solve (:func:`~pipeline.pde.gauss_newton.solve_system`) with the same seed, so
+the same basis and points (observations without times).
 
 Observations are :class:`~pipeline.pde.observations.Observations` with times (points
 ``(x_i, t_i)`` and the observed fields' values there; read from CSV / NetCDF / zarr by
@@ -38,7 +42,7 @@ import numpy as np
 from pipeline.pde.integrators import DivergenceError
 from pipeline.pde.observations import Observations
 from pipeline.pde.system_evolution import SystemEvolution, SystemEvolutionProblem
-from pipeline.pde.systems import ConvergenceError
+from pipeline.pde.systems import ConvergenceError, SystemProblem
 
 __all__ = ["IdentifiabilityError", "InverseResult", "estimate_parameters", "gridded_observations"]
 
@@ -49,6 +53,8 @@ MAX_STEP = 0.5
 #: a Gauss–Newton step below this fraction of every standard error is converged: with noisy data
 #: the differenced Jacobian's error (~1e-4) times the residual moves the optimum by more than
 #: any fixed relative tolerance, and by far less than the estimates' uncertainty
+#: a step that no damping makes useful, below this share of the standard errors: converged
+STAGNATION = 0.1
 STATISTICAL_TOLERANCE = 1e-3
 
 
@@ -150,6 +156,32 @@ class _Model:
         return np.column_stack(columns)
 
 
+class _StaticModel(_Model):
+    """The residual of a static system: one Gauss–Newton solve per evaluation (same seed, same basis)."""
+
+    def __init__(self, problem, observations, names, scale, settings):
+        self.problem, self.settings = problem, dict(settings or {})
+        self.obs, self.names, self.scale = observations, names, scale
+        self.weights = 1.0 / np.maximum(np.sqrt(np.mean(observations.values ** 2, axis=0)), 1e-300)
+        self.columns = [problem.fields.index(f) for f in observations.fields]
+        self.solves = 0
+
+    def residual(self, z) -> np.ndarray | None:
+        from dataclasses import replace
+
+        from pipeline.pde.gauss_newton import solve_system
+
+        self.solves += 1
+        problem = replace(self.problem, params={**self.problem.params, **self.params(z)})
+        try:
+            values = solve_system(problem, **self.settings)(self.obs.points)
+        except ConvergenceError:
+            return None
+        r = np.concatenate([(values[:, f] - self.obs.values[:, k]) * self.weights[k]
+                            for k, f in enumerate(self.columns)])
+        return r if np.all(np.isfinite(r)) else None
+
+
 def check_identifiable(jac: np.ndarray, names, tolerance: float) -> None:
     """Raise :class:`IdentifiabilityError` naming the parameters of the near-null space of ``J``."""
     norms = np.linalg.norm(jac, axis=0)
@@ -187,7 +219,7 @@ def _unknowns(problem, start):
     return dict(start)
 
 
-def estimate_parameters(problem: SystemEvolutionProblem, observations: Observations, unknown, *,
+def estimate_parameters(problem: SystemEvolutionProblem | SystemProblem, observations: Observations, unknown, *,
                         settings: dict | None = None, max_iterations: int = 30, tolerance: float = 1e-7,
                         step: float = 1e-6, rank_tolerance: float = 1e-6, evolution: SystemEvolution | None = None
                         ) -> InverseResult:
@@ -205,13 +237,17 @@ def estimate_parameters(problem: SystemEvolutionProblem, observations: Observati
     if not isinstance(observations, Observations):
         raise TypeError(f"observations must be a pipeline.pde.observations.Observations (see gridded_observations), "
                         f"got {type(observations).__name__}")
-    observations.check(problem.domain, fields=problem.fields, span=problem.t_span)
+    static = isinstance(problem, SystemProblem)
+    observations.check(problem.domain, fields=problem.fields, span=None if static else problem.t_span)
     names = tuple(start)
     if observations.values.size <= len(names):
         raise ValueError(f"{observations.values.size} observations cannot determine {len(names)} parameters")
-    evolution = evolution or SystemEvolution(problem, **(settings or {}))
     scale = np.array([abs(v) if v != 0 else 1.0 for v in start.values()])
-    model = _Model(evolution, observations, names, scale)
+    if static:
+        model = _StaticModel(problem, observations, names, scale, settings)
+    else:
+        evolution = evolution or SystemEvolution(problem, **(settings or {}))
+        model = _Model(evolution, observations, names, scale)
     z = np.array([v for v in start.values()], dtype=float) / scale
     r = model.residual(z)
     if r is None:
@@ -237,11 +273,14 @@ def estimate_parameters(problem: SystemEvolutionProblem, observations: Observati
         change = float(np.max(np.abs(gn) / np.maximum(np.abs(z), 1e-300)))
         # the step against the standard errors at this point: below 1e-3 of them it is noise
         se_z = np.sqrt(cost / max(len(r) - len(z), 1) * np.sum((vt.T / s) ** 2, axis=1))
-        insignificant = float(np.max(np.abs(gn) / np.maximum(se_z, 1e-300))) < STATISTICAL_TOLERANCE
+        significance = float(np.max(np.abs(gn) / np.maximum(se_z, 1e-300)))
+        insignificant = significance < STATISTICAL_TOLERANCE
         history.append({"iteration": iteration, "residual": float(np.sqrt(cost)), "damping": mu,
                         "params": model.params(z), "step": change})
         if accepted is None:
-            if change < 100 * tolerance or insignificant:  # stagnated at the optimum (the forward model's noise)
+            # stagnated at the optimum: the full step would move no estimate by a tenth of its standard
+            # error, and no damped one lowers the residual (the forward model's own noise)
+            if change < 100 * tolerance or significance < STAGNATION:
                 converged = True
                 break
             raise ConvergenceError(

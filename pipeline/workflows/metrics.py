@@ -19,8 +19,13 @@ __all__ = ["add_ensemble_variables", "finalize", "run_metrics"]
 
 
 def add_ensemble_variables(spec: StoreSpec) -> None:
-    """``u_mean`` and ``u_std`` over the replicates, beside ``u`` (dimensions: ``u``'s but ``member``)."""
-    u = spec.groups[""]["u"]
+    """``u_mean`` and ``u_std`` over the replicates, beside ``u`` (dimensions: ``u``'s but ``member``).
+
+    A run without a field ``u`` (an inverse problem's constants) has none.
+    """
+    u = spec.groups.get("", {}).get("u")
+    if u is None:
+        return
     dims = tuple(d for d in u.dims if d != "member")
     for name, what in (("u_mean", "mean"), ("u_std", "standard deviation")):
         spec.groups[""][name] = Variable(dims, u.dtype, {"long_name": f"{what} of u over the replicates (member)",
@@ -89,11 +94,13 @@ def finalize(path, metrics: dict) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         root = open_group(path)
-        u = root["u"].astype("float64")
-        ddof = 1 if u.sizes["member"] > 1 else 0
-        stats = xr.Dataset({"u_mean": u.mean("member").astype(root["u"].dtype),
-                            "u_std": u.std("member", ddof=ddof).astype(root["u"].dtype)})
-        stats = stats.drop_vars(list(stats.coords))
-        stats.to_zarr(zarr_store(path), region={d: slice(None) for d in stats["u_mean"].dims}, consolidated=False)
+        if "u" in root:
+            u = root["u"].astype("float64")
+            ddof = 1 if u.sizes["member"] > 1 else 0
+            stats = xr.Dataset({"u_mean": u.mean("member").astype(root["u"].dtype),
+                                "u_std": u.std("member", ddof=ddof).astype(root["u"].dtype)})
+            stats = stats.drop_vars(list(stats.coords))
+            stats.to_zarr(zarr_store(path), region={d: slice(None) for d in stats["u_mean"].dims},
+                          consolidated=False)
     write_attrs(path, {"metrics": json.dumps(metrics)})
     consolidate(path)

@@ -70,6 +70,7 @@ def build_problem(section: dict):
     from pipeline.pde import get_problem
     from pipeline.pde.evolution_problems import EvolutionProblem
     from pipeline.pde.problems import StaticProblem
+    from pipeline.pde.system_evolution import SystemEvolutionProblem
     from pipeline.pde.systems import SystemProblem
 
     if section["module"]:
@@ -85,9 +86,9 @@ def build_problem(section: dict):
         except (Exception, SystemExit) as err:  # noqa: BLE001 - the user's code (sys.exit included)
             raise ConfigError(f"problem.module: {name}(**problem.params) raised {type(err).__name__}: {err} "
                               "(--debug shows the traceback)") from err
-        if not isinstance(problem, (StaticProblem, EvolutionProblem, SystemProblem)):
+        if not isinstance(problem, (StaticProblem, EvolutionProblem, SystemProblem, SystemEvolutionProblem)):
             raise ConfigError(f"problem.module: {name}() returned {type(problem).__name__}, not a StaticProblem, "
-                              "an EvolutionProblem or a SystemProblem")
+                              "an EvolutionProblem, a SystemProblem or a SystemEvolutionProblem")
         return problem
     try:
         return get_problem(section["name"], **section["params"])

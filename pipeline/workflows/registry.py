@@ -10,22 +10,29 @@ from pipeline.config import ConfigError, register_sections
 from pipeline.workflows.base import WorkflowKind
 from pipeline.workflows.evolution import EvolutionKind
 from pipeline.workflows.hamiltonian import HamiltonianKind
+from pipeline.workflows.inverse import InverseKind
 from pipeline.workflows.lti import LTIKind
 from pipeline.workflows.pde import ProblemCache, StaticKind, is_evolution
 from pipeline.workflows.supervised import SupervisedKind
+from pipeline.workflows.system_evolution import SystemEvolutionKind, is_system_evolution
 from pipeline.workflows.systems import SystemKind, is_system
 
 __all__ = ["get_kind", "kind_for", "kinds"]
 
 #: every kind, by the name stored in a run's ``kind`` attribute
-KINDS: dict[str, WorkflowKind] = {k.name: k for k in (StaticKind(), EvolutionKind(), SystemKind(), SupervisedKind(),
-                                                      HamiltonianKind(), LTIKind())}
+KINDS: dict[str, WorkflowKind] = {k.name: k for k in (StaticKind(), EvolutionKind(), SystemKind(), InverseKind(),
+                                                      SupervisedKind(), HamiltonianKind(), LTIKind(),
+                                                      SystemEvolutionKind())}
 
 def select_pde(cfg: dict) -> WorkflowKind:
     """A ``problem`` workflow is static, time-dependent or a system by the problem it builds."""
+    if cfg.get("inverse") is not None:  # unknowns of the problem fitted to observations
+        return KINDS["inverse"]
     problem = ProblemCache()(cfg["problem"])
     if is_system(problem):
         return KINDS["system"]
+    if is_system_evolution(problem):
+        return KINDS["system_evolution"]
     return KINDS["evolution"] if is_evolution(problem) else KINDS["static"]
 
 
