@@ -32,7 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 from _harness import markdown_table, write_results
 
-TRUE = {"D_u": 0.1, "D_v": 0.05, "a": 1.0, "b": 1.7}
+from pipeline.pde.system_evolution_problems import BRUSSELATOR_CONSTANTS
+
+TRUE = BRUSSELATOR_CONSTANTS
 T_END = 2.0
 
 
@@ -44,15 +46,9 @@ def timed(fn, *args, **kwargs):
 
 def observations(noise: float, seed: int):
     from pipeline.pde import gridded_observations
-    from pipeline.pde.system_references import brusselator_reference
+    from pipeline.pde.system_evolution_problems import brusselator_grid
 
-    x = np.linspace(0, 2 * np.pi, 33)[:-1] + 0.05
-    t = np.linspace(0.0, T_END, 11)[1:]
-    ref = {"d_u": TRUE["D_u"], "d_v": TRUE["D_v"], "a": TRUE["a"], "b": TRUE["b"], "t_end": T_END}
-    values = {f: np.array([brusselator_reference(x, tt, **ref)[i] for tt in t]) for i, f in enumerate("uv")}
-    rng = np.random.default_rng(seed)
-    values = {f: v + noise * np.sqrt(np.mean(v ** 2)) * rng.standard_normal(v.shape) for f, v in values.items()}
-    return gridded_observations(t, x[:, None], values)
+    return gridded_observations(*brusselator_grid(noise, T_END, seed))
 
 
 def forward(name: str, seeds: int, key: str) -> dict:

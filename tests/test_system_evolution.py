@@ -25,9 +25,10 @@ from pipeline.pde import (
     gridded_observations,
     problem_names,
 )
-from pipeline.pde.system_references import brusselator_reference, nls_reference
+from pipeline.pde.system_evolution_problems import BRUSSELATOR_CONSTANTS
+from pipeline.pde.system_references import nls_reference
 
-TRUE = {"D_u": 0.1, "D_v": 0.05, "a": 1.0, "b": 1.7}
+TRUE = BRUSSELATOR_CONSTANTS
 
 
 def rotation(domain, conditions, nu=0.1, omega=2.0, **kw):
@@ -60,13 +61,9 @@ def heat_observations(kappa, t_end=1.0):
 
 def brusselator_grid(noise=0.0, t_end=1.0, seed=1):
     """32 points × 10 times of the Fourier reference (1 % noise: of each field's RMS)."""
-    x = np.linspace(0, 2 * np.pi, 33)[:-1] + 0.05
-    t = np.linspace(0.0, t_end, 11)[1:]
-    ref = {"d_u": TRUE["D_u"], "d_v": TRUE["D_v"], "a": TRUE["a"], "b": TRUE["b"], "t_end": t_end}
-    values = {f: np.array([brusselator_reference(x, tt, **ref)[i] for tt in t]) for i, f in enumerate("uv")}
-    rng = np.random.default_rng(seed)
-    values = {f: v + noise * np.sqrt(np.mean(v ** 2)) * rng.standard_normal(v.shape) for f, v in values.items()}
-    return t, x[:, None], values
+    from pipeline.pde.system_evolution_problems import brusselator_grid as grid
+
+    return grid(noise, t_end, seed)
 
 
 def brusselator_observations(noise=0.0, t_end=1.0, seed=1):

@@ -22,7 +22,7 @@ from pipeline.pde.system_references import (
     nls_reference,
 )
 
-__all__ = ["brusselator", "brusselator_rhs", "schrodinger"]
+__all__ = ["BRUSSELATOR_CONSTANTS", "brusselator", "brusselator_grid", "brusselator_rhs", "schrodinger"]
 
 
 def brusselator_rhs():
@@ -86,3 +86,21 @@ def schrodinger():
                   "rcond": 1e-8, "method": "DOP853", "rtol": 1e-8, "atol": 1e-10},
     )
 
+
+
+#: the Brusselator's registry constants: the truth of the inverse benchmark, test and workflow
+BRUSSELATOR_CONSTANTS = {"D_u": 0.1, "D_v": 0.05, "a": 1.0, "b": 1.7}
+
+
+def brusselator_grid(noise: float = 0.0, t_end: float = 2.0, seed: int = 0, n_points: int = 32, n_times: int = 10):
+    """Synthetic observations: ``(t, x, {field: values})`` of the Fourier reference at the registry
+    constants, ``n_points`` points (offset from any collocation grid) × ``n_times`` times of
+    ``(0, t_end]``, each field with Gaussian noise of ``noise`` times its root mean square."""
+    x = np.linspace(0, 2 * np.pi, n_points + 1)[:-1] + 0.05
+    t = np.linspace(0.0, t_end, n_times + 1)[1:]
+    c = BRUSSELATOR_CONSTANTS
+    ref = {"d_u": c["D_u"], "d_v": c["D_v"], "a": c["a"], "b": c["b"], "t_end": t_end}
+    values = {f: np.array([brusselator_reference(x, tt, **ref)[i] for tt in t]) for i, f in enumerate("uv")}
+    rng = np.random.default_rng(seed)
+    values = {f: v + noise * np.sqrt(np.mean(v ** 2)) * rng.standard_normal(v.shape) for f, v in values.items()}
+    return t, x[:, None], values

@@ -26,16 +26,12 @@ def poisson_source():
 
 
 def brusselator():
-    from pipeline.pde.system_references import brusselator_reference
+    from pipeline.pde.system_evolution_problems import brusselator_grid
 
-    x = np.linspace(0, 2 * np.pi, 33)[:-1] + 0.05
-    t = np.linspace(0.0, 2.0, 11)[1:]
-    ref = {"d_u": 0.1, "d_v": 0.05, "a": 1.0, "b": 1.7, "t_end": 2.0}
-    values = [np.array([brusselator_reference(x, tt, **ref)[i] for tt in t]) for i in range(2)]
-    rng = np.random.default_rng(0)
-    values = [v + 0.01 * np.sqrt(np.mean(v ** 2)) * rng.standard_normal(v.shape) for v in values]
-    tt, xx = np.meshgrid(t, x, indexing="ij")
-    np.savetxt(HERE / "brusselator.csv", np.column_stack([xx.ravel(), tt.ravel(), values[0].ravel(), values[1].ravel()]),
+    t, x, values = brusselator_grid(0.01, 2.0, seed=0)
+    tt, xx = np.meshgrid(t, x[:, 0], indexing="ij")
+    np.savetxt(HERE / "brusselator.csv", np.column_stack([xx.ravel(), tt.ravel(), values["u"].ravel(),
+                                                          values["v"].ravel()]),
                delimiter=",", header="x,t,u,v", comments="", fmt="%.17g")
 
 
