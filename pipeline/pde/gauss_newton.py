@@ -41,11 +41,18 @@ class _Group:
     periodic: Periodic | None = None
     weight: float | None = 1.0
     linear: bool = False
+    n_fields: int = 1
 
     @property
     def n_rows(self) -> int:
-        per = len(self.periodic.operators(self.points.shape[1] // 2)) if self.periodic else 1
-        return int(self.points.shape[0]) * per
+        return int(self.points.shape[0]) * self.rows_per_point
+
+    @property
+    def rows_per_point(self) -> int:
+        """A periodic pair gives one row per derivative order and field; any other point one."""
+        if self.periodic is None:
+            return 1
+        return len(self.periodic.operators(self.points.shape[1] // 2)) * self.n_fields
 
 
 def _rows(packed, network, coef, group: _Group, fields, params, with_jacobian=True):
@@ -90,7 +97,7 @@ def _map_groups(groups, network, coef, fields, params, chunk, with_jacobian):
     n_cols = len(fields) * (network.width + 1) + 1
     parts = []
     for g in groups:
-        per = g.n_rows // max(int(g.points.shape[0]), 1) if g.points.shape[0] else 1
+        per = g.rows_per_point
         points = g.points if isinstance(g.points, da.Array) else da.from_array(
             np.asarray(g.points), chunks=(max(1, chunk // per), -1))
         spec = replace(g, points=np.empty((0, g.points.shape[1])))  # the block comes as the argument
@@ -134,7 +141,8 @@ def _groups(problem: SystemProblem, s, root) -> list[_Group]:
     for i, c in enumerate(problem.periodic):
         share = max(1, s["n_boundary"] // (2 * d))
         x, partner = c.pairs(problem.domain, share, s["points"], child_seed(root, 2, i))
-        groups.append(_Group(f"periodic{i}", np.hstack([x, partner]), None, (), False, c, c.weight, True))
+        groups.append(_Group(f"periodic{i}", np.hstack([x, partner]), None, (), False, c, c.weight, True,
+                             problem.n_fields))
     return groups
 
 
