@@ -111,8 +111,10 @@ def deepxde(iterations: int) -> dict:
     geom = dde.geometry.GeometryXTime(dde.geometry.Interval(0, 2 * np.pi), dde.geometry.TimeDomain(0, T_END))
     conditions = [dde.icbc.PeriodicBC(geom, 0, lambda _, on: on, derivative_order=k, component=c)
                   for c in (0, 1) for k in (0, 1)]
-    conditions += [dde.icbc.IC(geom, lambda x, c=c: brusselator_initial(x[:, 0])[c][:, None], lambda _, on: on,
-                               component=c) for c in (0, 1)]
+    def initial(c):  # one argument: DeepXDE passes auxiliary variables to two-argument functions
+        return lambda x: brusselator_initial(x[:, 0])[c][:, None]
+
+    conditions += [dde.icbc.IC(geom, initial(c), lambda _, on: on, component=c) for c in (0, 1)]
     conditions += [dde.icbc.PointSetBC(xt, obs.values[:, c:c + 1], component=c) for c in (0, 1)]
     data = dde.data.TimePDE(geom, pde, conditions, num_domain=2000, num_boundary=100, num_initial=200, anchors=xt)
     model = dde.Model(data, dde.nn.FNN([2] + [40] * 3 + [2], "tanh", "Glorot normal"))

@@ -27,6 +27,9 @@ from pathlib import Path
 import dask.array as da
 import numpy as np
 import xarray as xr
+# imported here, once, when a worker unpickles its first task: a first import of zarr from two
+# task threads at once trips over zarr's internal import cycle ("partially initialized module")
+import zarr
 
 __all__ = ["LAYOUT_VERSION", "LOCK_NAME", "PointLayout", "StoreExists", "StoreSpec", "Variable", "check_bucket",
            "check_location", "check_replaceable", "clear", "create_store", "exists", "has_contents", "is_url", "location_problem",
@@ -373,22 +376,16 @@ def _zarr_location(path, read_only: bool = False):
 
 
 def read_attrs(path) -> dict:
-    import zarr
-
     return dict(zarr.open_group(_zarr_location(path, read_only=True), mode="r").attrs)
 
 
 def write_attrs(path, attrs: dict, group: str = "") -> None:
-    import zarr
-
     node = zarr.open_group(_zarr_location(path), mode="r+")
     node = node[group] if group else node
     node.attrs.update({k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in attrs.items()})
 
 
 def consolidate(path) -> None:
-    import zarr
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         zarr.consolidate_metadata(_zarr_location(path))
@@ -399,7 +396,6 @@ def progress(path) -> np.ndarray:
 
     Read with zarr directly: one small array, no Dask graph (a client polls it every 0.5 s).
     """
-    import zarr
 
     done = zarr.open_array(_zarr_location(path, read_only=True), path="progress/done", mode="r")[...]
     return np.asarray(done).reshape((-1, done.shape[-1]))
