@@ -104,6 +104,15 @@ SHRINK: dict[str, dict] = {
     "regression_ensemble": {"data": {"n_train": 300, "n_test": 100}, "model": {"hidden_layer_sizes": 30},
                             "ensemble": {"members": 2}},
     "lti_diffusion": {"lti": {"params": {"n": 5}, "steps": 50}, "ensemble": {"sweep": {"lti.modes": [None, 10]}}},
+    "bratu": {"basis": {"width": 40}, "collocation": {"n_interior": 100}},
+    "kovasznay": {"basis": {"width": 60}, "collocation": {"n_interior": 200, "n_boundary": 80}},
+    "elasticity": {"basis": {"width": 60}, "collocation": {"n_interior": 200, "n_boundary": 80}},
+    "brusselator": {"basis": {"width": 40}, "collocation": {"n_interior": 100}, "time": {"outputs": 5}},
+    "schrodinger": {"basis": {"width": 60}, "collocation": {"n_interior": 150}, "time": {"outputs": 5}},
+    "poisson_source": {"basis": {"width": 60}, "collocation": {"n_interior": 200, "n_boundary": 80},
+                       "ensemble": {"members": 1}},
+    "brusselator_inverse": {"basis": {"width": 40}, "collocation": {"n_interior": 100},
+                            "inverse": {"max_iterations": 3}},
 }
 #: workflows whose own defaults take a minute: a mutation never deletes the keys SHRINK sets there
 SLOW_DEFAULTS = {"poisson_highdim"}
