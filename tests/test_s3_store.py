@@ -223,6 +223,7 @@ def _alive(procs) -> list:
 
 
 @pytest.mark.cluster
+@pytest.mark.slow  # 30–70 s: resume is tested on disk in the default run, S3 writes by the bitwise S3 run
 def test_resume_after_a_killed_client_equals_the_uninterrupted_run(s3, reference):
     url = "s3://bucket/killed.zarr"
     proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(QUICKSTART), "--output", url,
