@@ -63,6 +63,12 @@ def _s(label, quick=False, **settings):
     return {"setting": label, "quick": quick, "settings": settings}
 
 
+#: pyrfm's space–time settings of the linear 1-D problems (wave, beam)
+SPACE_TIME_PYRFM = [_s("space–time, 2 blocks × 2×2 patches × 200 features", True, Nx=2, Nt=2, Qx=20, Qt=20, Jn=200,
+                       Nb=2),
+                    _s("space–time, 2 blocks × 2×2 patches × 300 features", Nx=2, Nt=2, Qx=30, Qt=30, Jn=300, Nb=2)]
+
+
 #: name -> what is solved and at which settings.  ``ours``: keyword overrides of the problem's
 #: defaults; ``classical``: (label, quick, solver name, n); ``pyrfm``: its discretisation.
 PROBLEMS: dict[str, dict] = {
@@ -96,15 +102,13 @@ PROBLEMS: dict[str, dict] = {
         "label": "wave (two frequencies)", "kind": "evolution", "params": {},
         "ours": [_s("width 20", True, width=20), _s("width 50", width=50), _s("defaults (width 200)", True)],
         "classical": [("FD 251 points + DOP853", True, "fd_wave", 251), ("FD 1001 points + DOP853", False, "fd_wave", 1001)],
-        "pyrfm": [_s("space–time, 2 blocks × 2×2 patches × 200 features", True, Nx=2, Nt=2, Qx=20, Qt=20, Jn=200, Nb=2),
-                  _s("space–time, 2 blocks × 2×2 patches × 300 features", Nx=2, Nt=2, Qx=30, Qt=30, Jn=300, Nb=2)],
+        "pyrfm": SPACE_TIME_PYRFM,
     },
     "beam_dynamic": {
         "label": "Euler–Bernoulli beam", "kind": "evolution", "params": {},
         "ours": [_s("width 10", True, width=10), _s("width 50", width=50), _s("defaults (width 200)", True)],
         "classical": [("FD 51 points + BDF", True, "fd_beam", 51), ("FD 101 points + BDF", False, "fd_beam", 101)],
-        "pyrfm": [_s("space–time, 2 blocks × 2×2 patches × 200 features", True, Nx=2, Nt=2, Qx=20, Qt=20, Jn=200, Nb=2),
-                  _s("space–time, 2 blocks × 2×2 patches × 300 features", Nx=2, Nt=2, Qx=30, Qt=30, Jn=300, Nb=2)],
+        "pyrfm": SPACE_TIME_PYRFM,
     },
     "allen_cahn": {
         "label": "Allen–Cahn ε = 10⁻⁴", "kind": "evolution", "params": {},

@@ -18,7 +18,6 @@ the spread over an ensemble is the estimate's sensitivity to the basis.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +26,7 @@ from pipeline.config import NULL, ConfigError, Field, Section
 from pipeline.store import PointLayout, StoreSpec, Variable, point_layout
 from pipeline.workflows.base import Clock, MemberTask, Plan, WorkflowKind, member_variables, padded
 from pipeline.workflows.pde import PROBLEM_SECTION, PDESettings, ProblemCache, basis_spec, build_problem, \
-    stored_layers, sweep_exact, write_basis
+    pde_info, stored_layers, sweep_exact, write_basis
 
 __all__ = ["INVERSE_SECTION", "InverseKind"]
 
@@ -243,10 +242,7 @@ class InverseKind(WorkflowKind):
 
     @staticmethod
     def _info(problem, resolved, mode, has_truth, observations) -> dict:
-        settings = {k: v for k, v in resolved.items() if v is not None and not callable(v)}
-        return {"problem": problem.name, "params": json.dumps(problem.params, default=str), "has_truth": has_truth,
-                "activation": str(resolved.get("activation", "tanh")), "dim": problem.domain.dim,
-                "settings": json.dumps(settings, default=str), "unknown_kind": mode,
+        return {**pde_info(problem, resolved), "has_truth": has_truth, "unknown_kind": mode,
                 "observations": len(observations), "noise": -1.0 if observations.noise is None else observations.noise}
 
     def run(self, task: MemberTask) -> dict:
