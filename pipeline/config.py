@@ -103,6 +103,13 @@ ACTIVATIONS = tuple(_ACTIVATION_REGISTRY)
 POINT_RULES = ("uniform", "sobol", "halton", "grid")
 METHODS = ("exact", "RK45", "RK23", "DOP853", "LSODA", "BDF", "Radau")
 
+def _partition(value) -> str | None:
+    values = value if isinstance(value, list) else [value]
+    if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
+        return "must be a positive integer or a list of positive integers (boxes per axis)"
+    return None
+
+
 SCHEMA = Section({
     "version": Field(int, 1, choices=(1,), doc="workflow format version"),
     "basis": Section({
@@ -117,12 +124,18 @@ SCHEMA = Section({
                                    doc="static: re-sample along the k leading gradient directions of a first solve"),
         "active_scale": Field((float, _NONE), None, check=non_negative,
                               doc="static: std of the weights along those directions"),
+        "partition": Field((int, list, _NONE), None, check=_partition,
+                           doc="static: boxes per axis (an int, or one per axis), a local basis in each; width is the "
+                               "total"),
         "seed": Field(int, 0, check=non_negative_int, doc="root seed (members are spawned from it)"),
     }, doc="the sampled basis (null: the problem's default)"),
     "collocation": Section({
         "n_interior": Field((int, _NONE), None, check=positive_int),
         "n_boundary": Field((int, _NONE), None, check=non_negative_int),
         "points": Field((str, _NONE), None, choices=POINT_RULES + (None,)),
+        "n_interface": Field((int, _NONE), None, check=positive_int,
+                             doc="with basis.partition: points per face between boxes (null: twice the interior's "
+                                 "density per axis)"),
     }, doc="collocation points"),
     "solver": Section({
         "rcond": Field((float, _NONE), None, check=fraction_open, doc="truncated-SVD cut-off"),
@@ -130,6 +143,11 @@ SCHEMA = Section({
         "kappa": Field((float, int, _NONE), None, check=positive, doc="boundary weight multiplier"),
         "relaxation": Field((float, int, _NONE), None, check=positive, doc="boundary relaxation rate (evolution)"),
         "boundary": Field((str, _NONE), None, choices=("penalty", "compliant", None), doc="evolution only"),
+        "interface_solver": Field((str, _NONE), None, choices=("auto", "direct", "cg", None),
+                                  doc="with basis.partition: the interface system by sparse LU, conjugate gradients, "
+                                      "or auto (LU up to 12 000 unknowns)"),
+        "interface_weight": Field((float, int, _NONE), None, check=positive,
+                                  doc="with basis.partition: multiplier of the continuity rows' weights"),
         "prune": Field((float, int, _NONE), None, check=fraction_half_open,
                        doc="drop basis functions a pivoted QR finds dependent at this relative threshold (0: keep all)"),
     }, doc="least squares"),

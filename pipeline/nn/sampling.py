@@ -19,7 +19,7 @@ from pipeline.nn.network import DenseLayer, SampledNetwork
 from pipeline.nn.samplers import get_sampler
 from pipeline.nn.seeding import child_seed
 
-__all__ = ["draw_pool_indices", "sample_layer", "sample_network", "DEFAULT_NEURONS_PER_BLOCK"]
+__all__ = ["draw_pool_indices", "sample_layer", "sample_layer_now", "sample_network", "DEFAULT_NEURONS_PER_BLOCK"]
 
 DEFAULT_NEURONS_PER_BLOCK = 256
 
@@ -133,3 +133,16 @@ def _as_delayed(x):
     if isinstance(x, da.Array):
         raise TypeError("the sampling pool must be a small in-memory array, not a Dask array")
     return dask.delayed(np.asarray(x), pure=True)
+
+
+def sample_layer_now(x_pool, y_pool, *, width: int, activation, sampler, seed: np.random.SeedSequence,
+                     neurons_per_block: int = DEFAULT_NEURONS_PER_BLOCK) -> DenseLayer:
+    """:func:`sample_layer` computed in this process (inside a task: a small local basis).
+
+    The same blocks from the same seeds, so the layer equals the graph's bit for bit.
+    """
+    activation = get_activation(activation)
+    sizes = _block_sizes(width, neurons_per_block)
+    seeds = [child_seed(seed, j) for j in range(len(sizes))]
+    return _assemble_layer([_sample_blocks(get_sampler(sampler), activation, np.asarray(x_pool), y_pool, sizes, seeds)],
+                           activation)

@@ -12,6 +12,7 @@ from pipeline.workflows.evolution import EvolutionKind
 from pipeline.workflows.hamiltonian import HamiltonianKind
 from pipeline.workflows.inverse import InverseKind
 from pipeline.workflows.lti import LTIKind
+from pipeline.workflows.partitioned import PartitionedKind, is_partitioned
 from pipeline.workflows.pde import ProblemCache, StaticKind, is_evolution
 from pipeline.workflows.supervised import SupervisedKind
 from pipeline.workflows.system_evolution import SystemEvolutionKind, is_system_evolution
@@ -22,7 +23,7 @@ __all__ = ["get_kind", "kind_for", "kinds"]
 #: every kind, by the name stored in a run's ``kind`` attribute
 KINDS: dict[str, WorkflowKind] = {k.name: k for k in (StaticKind(), EvolutionKind(), SystemKind(), InverseKind(),
                                                       SupervisedKind(), HamiltonianKind(), LTIKind(),
-                                                      SystemEvolutionKind())}
+                                                      SystemEvolutionKind(), PartitionedKind())}
 
 def select_pde(cfg: dict) -> WorkflowKind:
     """A ``problem`` workflow is static, time-dependent or a system by the problem it builds."""
@@ -33,7 +34,9 @@ def select_pde(cfg: dict) -> WorkflowKind:
         return KINDS["system"]
     if is_system_evolution(problem):
         return KINDS["system_evolution"]
-    return KINDS["evolution"] if is_evolution(problem) else KINDS["static"]
+    if is_evolution(problem):
+        return KINDS["evolution"]
+    return KINDS["partitioned"] if is_partitioned(cfg) else KINDS["static"]
 
 
 #: the section a workflow names -> how its kind is chosen (PDEs: by the problem they build)

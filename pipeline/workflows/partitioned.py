@@ -1,0 +1,173 @@
+"""Static PDEs on a partition (``basis.partition``): one local basis per box (docs/design.md §1.5, §5.2).
+
+A member is :func:`~pipeline.pde.partitioned.solve_partitioned`: its boxes are factored as
+tasks of the cluster (a lone member is split, so two workers share its boxes) and only their
+small factors come back.  The store keeps every box's basis (``block`` = box) and coefficients,
+and the partition in the run attributes, so ``evaluate`` rebuilds ``u`` anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.config import ConfigError
+from pipeline.store import StoreSpec, Variable, point_layout
+from pipeline.workflows.base import Clock, MemberTask, Plan, WorkflowKind, member_variables, padded
+from pipeline.workflows.pde import (PROBLEM_SECTION, STATIC_KEYS, PDESettings, ProblemCache, field_spec, pde_info,
+                                    stored_layers, sweep_exact)
+
+__all__ = ["PartitionedKind", "is_partitioned"]
+
+PARTITION_KEYS = {
+    "basis": ("width", "activation", "sampler", "weight_scale", "bias_scale", "partition"),
+    "collocation": ("n_interior", "n_boundary", "points", "n_interface"),
+    "solver": ("rcond", "kappa", "interface_solver", "interface_weight"),
+    "compute": STATIC_KEYS["compute"],
+}
+#: the keys above that are not :class:`PDESettings` fields: passed to the solver as they are
+EXTRA = ("n_interface", "interface_solver", "interface_weight")
+
+
+def is_partitioned(cfg: dict) -> bool:
+    """Whether a static workflow asks for a partition (set, or swept)."""
+    swept = (cfg.get("ensemble") or {}).get("sweep") or {}
+    return cfg["basis"].get("partition") is not None or "basis.partition" in swept
+
+
+def _settings(config: dict) -> dict:
+    values = PDESettings.from_config(config, PARTITION_KEYS).kwargs()
+    values.update({k: config[s][k] for s, ks in PARTITION_KEYS.items() for k in ks if k in EXTRA
+                   and config[s][k] is not None})
+    return values
+
+
+@dataclass(frozen=True)
+class PartitionedShared:
+    points: np.ndarray
+    layout: object
+    boxes: int
+    width: int  # neurons per box (the largest over members)
+
+
+class PartitionedKind(WorkflowKind):
+    """A static PDE on a grid of boxes: local bases glued by continuity rows."""
+
+    name = "partitioned"
+    label = "partitioned static PDE"
+    section = "problem"
+    sections = {"problem": PROBLEM_SECTION}
+    task = "a PDE"
+    keys = PARTITION_KEYS
+    devices = ("cpu",)
+    stages = ("factor", "interface", "write")
+    splittable = True
+
+    def plan(self, cfg, members, grid, path, quiet) -> Plan:
+        from pipeline.pde.partitioned import prepare_partition
+
+        cache = ProblemCache()
+        problems = [cache(m.config["problem"]) for m in members]
+        settings = [_settings(m.config) for m in members]
+        try:
+            prepared = [prepare_partition(p, m.config["basis"]["partition"], s)
+                        for p, m, s in zip(problems, members, settings, strict=True)]
+        except ValueError as err:
+            raise ConfigError(f"basis.partition: {err}") from None
+        first, (part, resolved, _, _) = problems[0], prepared[0]
+        if any(p.domain.dim != first.domain.dim or q[0].counts != part.counts for p, q in zip(problems, prepared)):
+            raise ConfigError("basis.partition: every member needs the same partition of the same domain")
+        points = first.evaluation_points()
+        layout = point_layout(points)
+        width = max(q[0].width_per_box(p.domain, q[1]["width"]) for p, q in zip(problems, prepared))
+        shared = PartitionedShared(points, layout, part.size, width)
+        exact = None
+        if first.truth is not None:
+            exact = sweep_exact(grid, members, lambda m: layout.to_grid(np.asarray(cache(m.config["problem"]).truth(points))))
+        g = grid.dims
+        groups = {"": field_spec(grid, layout, (), cfg["output"]["dtype"], {}, exact)}
+        groups["coefficients"] = {"c": Variable(g + ("block", "coefficient"), chunks={"block": 1},
+                                                attrs={"long_name": "coefficients [c | c0] of each box's basis"})}
+        groups["basis"] = {k: Variable(g + ("block", "neuron") + (("dim",) if k == "weights" else ()),
+                                       chunks={"block": 1}) for k in ("weights", "biases", "curvature")}
+        for name, variables in member_variables(grid, self.stages, 1).items():
+            groups.setdefault(name, {}).update(variables)
+        groups["diagnostics"].update({
+            "rank": Variable(g + ("block",), "int64", chunks={"block": 1}),
+            "condition": Variable(g + ("block",), chunks={"block": 1},
+                                  attrs={"long_name": "condition number of the box's rows and traces (truncated)"}),
+            "interface_jump": Variable(g, attrs={"long_name": "continuity rows' residual / the data's norm"}),
+            "interface_iterations": Variable(g, "int64")})
+        sizes = {**dict(zip(grid.dims, grid.sizes)), **dict(zip(layout.dims, layout.shape)), "block": part.size,
+                 "neuron": width, "dim": first.domain.dim, "coefficient": width + 1, "stage": len(self.stages),
+                 "window": 1}
+        spec = StoreSpec(sizes, grid.dims, {**grid.coords, **layout.coords}, groups,
+                         group_coords={"diagnostics": {"stage": (("stage",), list(self.stages), {})}})
+        tasks = [MemberTask(self.name, path, m, grid, s, shared, 1, self.stages, quiet,
+                            assembly_bytes=8 * (r[1]["n_interior"] + r[1]["n_boundary"]) * (r[1]["width"] + 2))
+                 for m, s, r in zip(members, settings, prepared)]
+        info = pde_info(first, resolved)
+        info.update({"partition": json.dumps(list(part.counts)), "partition_lo": json.dumps(part.lo.tolist()),
+                     "partition_hi": json.dumps(part.hi.tolist())})
+        return Plan(tasks, spec, info)
+
+    def run(self, task: MemberTask) -> dict:
+        from pipeline.pde.partitioned import solve_partitioned
+
+        if task.first_pending() >= 1:
+            return {"member": task.index, "skipped": True}
+        problem = ProblemCache()(task.member.config["problem"])
+        shared: PartitionedShared = task.shared
+        clock = Clock()
+        start = clock.start()
+        solution = solve_partitioned(problem, task.member.config["basis"]["partition"], seed=task.member.seed,
+                                     **task.settings)
+        clock.stop("solve", start)
+        wall, cpu = clock.stages.pop("solve")  # the interface solve ran in this process: its CPU is the gap
+        clock.add("factor", wall - solution.timings["interface"])
+        clock.add("interface", solution.timings["interface"])
+        start = clock.start()
+        task.write("", {"u": (shared.layout.dims, shared.layout.to_grid(solution(shared.points)))})
+        n = shared.boxes
+        weights, biases = np.full((n, shared.width, problem.domain.dim), np.nan), np.full((n, shared.width), np.nan)
+        coefs, rank, condition = np.full((n, shared.width + 1), np.nan), np.zeros(n, dtype=np.int64), np.full(n, np.nan)
+        for box, layer, coef, r, c in zip(solution.boxes, solution.layers, solution.coefs, solution.info["box_ranks"],
+                                          solution.info["box_conditions"], strict=True):
+            weights[box], biases[box] = padded(layer.weights, shared.width), padded(layer.biases, shared.width)
+            coefs[box] = np.concatenate([padded(coef[:-1], shared.width), coef[-1:]])
+            rank[box], condition[box] = r, c
+        task.write("basis", {"weights": (("block", "neuron", "dim"), weights), "biases": (("block", "neuron"), biases),
+                             "curvature": (("block", "neuron"), np.where(np.isfinite(biases), 0.0, np.nan))})
+        task.write("coefficients", {"c": (("block", "coefficient"), coefs)})
+        task.write("diagnostics", {"rank": (("block",), rank), "condition": (("block",), condition),
+                                   "interface_jump": ((), solution.info["interface_jump"]),
+                                   "interface_iterations": ((), solution.info["interface"]["iterations"])})
+        rel_l2 = solution.error(shared.points) if problem.truth is not None else None
+        clock.stop("write", start)
+        task.write_diagnostics(clock, rel_l2)
+        task.mark_done(0)
+        return {"member": task.index, "rel_l2": rel_l2, "rank": solution.rank}
+
+    def evaluate(self, result, points, times):
+        from pipeline.pde.partition import Partition
+        from pipeline.pde.partitioned import PartitionedSolution
+
+        attrs = result.attrs
+        part = Partition(np.array(json.loads(attrs["partition_lo"])), np.array(json.loads(attrs["partition_hi"])),
+                         tuple(json.loads(attrs["partition"])))
+        out = np.empty((result.members, len(points)))
+        for m in range(result.members):
+            layers = stored_layers(result, m, attrs["activation"])
+            coef = result.member_values("coefficients", m)["c"]
+            boxes = [i for i, layer in enumerate(layers) if layer is not None]
+            coefs = [np.concatenate([coef[i][: layers[i].width], coef[i][-1:]]) for i in boxes]
+            out[m] = PartitionedSolution(None, part, np.array(boxes, dtype=np.int64), [layers[i] for i in boxes],
+                                         coefs, {}, {})(points)
+        return out
+
+    def plot(self, result, plt):
+        from pipeline.workflows.plots import plot_fields
+
+        return plot_fields(result, plt)

@@ -1,0 +1,155 @@
+"""Large domains: a grid of boxes, local bases, continuity rows and the interface system.
+
+Every error is measured against the exact solution at points the solve never saw.  The bounds
+sit one to three orders above what the method reaches here (``benchmarks/large_domain.py``
+records the figures), and far below what a broken gluing gives: without the continuity rows the
+boxes' solutions are unrelated and the error is of order one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from pipeline import open_result
+from pipeline.cli import main
+from pipeline.linalg.interface import Coupling, InterfaceSystem
+from pipeline.pde import get_problem, solve_static
+from pipeline.pde.partition import Partition
+from pipeline.pde.partitioned import solve_partitioned
+
+WAVES = dict(width=600, n_interior=1600, n_boundary=400)
+
+
+def test_the_grid_locates_points_and_lists_its_faces():
+    part = Partition(np.zeros(2), np.array([3.0, 2.0]), (3, 2))
+    assert part.size == 6 and np.allclose(part.spacing, 1.0)
+    x = np.array([[0.5, 0.5], [2.5, 1.5], [1.0, 0.2], [3.0, 2.0]])
+    assert part.locate(x).tolist() == [0, 5, 2, 5]  # a face point goes to the upper box; the far corner is kept
+    faces = part.faces()
+    assert len(faces) == 2 * 2 + 3 * 1
+    assert all(f.upper - f.lower == (2 if f.axis == 0 else 1) for f in faces)
+    kept = np.ones(6, dtype=bool)
+    kept[2] = False
+    assert part.owner(x[2:3], kept).tolist() == [0]  # across the face, to the kept neighbour
+
+
+def test_the_l_shape_keeps_three_of_four_boxes():
+    problem = get_problem("poisson_lshape", enrich=False)
+    part = Partition.of(problem.domain, 2)
+    assert len(part.meeting(problem.domain)) == 3
+    solution = solve_partitioned(problem, 2, **WAVES)
+    assert len(solution.boxes) == 3
+    x = problem.evaluation_points()
+    assert np.isfinite(solution(x)).all()  # the re-entrant edges belong to the kept boxes
+    # the corner singularity limits both; the global basis of the same width reaches 3e-2 … 4e-2
+    assert solution.error() < 5e-2
+
+
+def _random_system(rng, sizes=(5, 7, 6), faces=((0, 1), (1, 2), (0, 2))):
+    couplings = []
+    for i, j in faces:
+        f = rng.standard_normal((4, sizes[i] + sizes[j]))
+        f /= 2 * np.linalg.norm(f, 2)  # keeps N positive definite
+        couplings.append(Coupling(i, j, f[:, :sizes[i]], -f[:, sizes[i]:]))
+    return InterfaceSystem(list(sizes), couplings)
+
+
+def test_the_interface_system_matches_its_matrix_and_both_solvers_agree():
+    rng = np.random.default_rng(0)
+    system = _random_system(rng)
+    z = rng.standard_normal(system.n)
+    dense = system.matrix().toarray()
+    assert np.allclose(system.matvec(z), dense @ z, atol=1e-14)
+    assert np.allclose(dense, dense.T)
+    h = rng.standard_normal(system.n)
+    exact = np.linalg.solve(dense, h)
+    for method in ("direct", "cg"):
+        got, info = system.solve(h, method, rtol=1e-13)
+        assert info["method"] == method and info["residual"] < 1e-12
+        assert np.linalg.norm(got - exact) < 1e-10 * np.linalg.norm(exact) * np.linalg.cond(dense)
+
+
+def test_boxes_glued_by_continuity_rows_match_the_exact_solution():
+    problem = get_problem("poisson_waves", waves=1.0)
+    solution = solve_partitioned(problem, 2, **WAVES)
+    assert solution.width == 600 and len(solution.layers) == 4
+    assert solution.error() < 1e-7  # measured 1e-10 … 3e-10 over seeds 0-2
+    # across the face x = 1/2: the two boxes' bases agree in value and normal derivative
+    y = np.linspace(0.05, 0.95, 7)
+    left, right = np.column_stack([np.full(7, 0.5 - 1e-12), y]), np.column_stack([np.full(7, 0.5), y])
+    assert np.allclose(solution(left), solution(right), atol=1e-7)
+    assert np.allclose(solution.derivative(left, (1, 0)), solution.derivative(right, (1, 0)), atol=1e-5)
+    assert solution.info["interface_jump"] < 1e-6
+
+
+def test_a_fourth_order_problem_glues_three_derivatives():
+    solution = solve_partitioned(get_problem("beam_static"), 4, width=80, n_interior=200, n_boundary=2)
+    assert solution.info["faces"] == 3
+    assert solution.error() < 1e-10  # measured 2e-13 … 5e-13
+
+
+def test_conjugate_gradients_with_the_coarse_space_agree_with_the_direct_solve():
+    problem = get_problem("poisson_waves", waves=1.0)
+    x = np.random.default_rng(7).random((500, 2))
+    direct = solve_partitioned(problem, [3, 2], interface_solver="direct", **WAVES)
+    cg = solve_partitioned(problem, [3, 2], interface_solver="cg", **WAVES)
+    assert cg.info["interface"]["iterations"] > 0
+    scale = np.linalg.norm(direct(x))
+    assert np.linalg.norm(cg(x) - direct(x)) < 1e-6 * scale
+    assert cg.error() < 1e-6
+
+
+def test_several_waves_per_box_reach_the_global_basis_accuracy_class():
+    problem = get_problem("poisson_waves", waves=3.0)
+    solution = solve_partitioned(problem, 2, width=1600, n_interior=4000, n_boundary=800, weight_scale=15.0)
+    assert solution.error() < 1e-7  # measured 1.8e-9 … 2.9e-9 over seeds 0-2 (4 × 4 boxes: 1e-5 … 4e-5)
+
+
+@pytest.mark.parametrize("partition, settings, message", [
+    ([2, 2, 2], {}, "partition must be"),
+    (0, {}, "partition must be"),
+    (2, {"ridge": 1e-8}, "does not support ridge"),
+    (2, {"sampler": "aswim"}, "aswim"),
+    (2, {"interface_solver": "qr"}, "interface_solver"),
+    (2, {"n_interface": 0}, "n_interface"),
+])
+def test_bad_settings_are_refused_by_name(partition, settings, message):
+    with pytest.raises(ValueError, match=message):
+        solve_partitioned(get_problem("poisson_waves", waves=1.0), partition, **settings)
+
+
+def test_periodic_problems_are_refused():
+    with pytest.raises(ValueError, match="periodic"):
+        solve_partitioned(get_problem("poisson_periodic"), 2)
+
+
+def _run(tmp_path, cfg):
+    (tmp_path / "w.yaml").write_text(yaml.safe_dump(cfg))
+    return main(["run", str(tmp_path / "w.yaml"), "--scheduler", "threads", "--quiet"])
+
+
+def test_a_partitioned_workflow_stores_the_local_bases_and_evaluates_anywhere(tmp_path):
+    cfg = {"version": 1, "problem": {"name": "poisson_waves", "params": {"waves": 1.0}},
+           "basis": {"width": 600, "partition": [2, 2]}, "collocation": {"n_interior": 1600, "n_boundary": 400},
+           "ensemble": {"members": 2}, "output": {"path": str(tmp_path / "p.zarr")}}
+    assert _run(tmp_path, cfg) == 0
+    result = open_result(tmp_path / "p.zarr", verify=True)
+    assert result.attrs["kind"] == "partitioned"
+    assert result.tree["basis"]["weights"].shape == (2, 4, 150, 2)
+    rel_l2 = result.tree["diagnostics"]["rel_l2"].values
+    assert np.all(rel_l2 < 1e-7)
+    x = np.random.default_rng(3).random((300, 2))
+    exact = get_problem("poisson_waves", waves=1.0).exact(x)
+    u = np.asarray(result.evaluate(x))
+    assert u.shape == (2, 300)
+    assert np.all(np.linalg.norm(u - exact, axis=1) < 1e-6 * np.linalg.norm(exact))
+
+
+def test_a_partition_of_a_time_dependent_problem_is_refused_before_work(tmp_path, capsys):
+    cfg = {"version": 1, "problem": {"name": "heat_1d"}, "basis": {"partition": 4},
+           "output": {"path": str(tmp_path / "h.zarr")}}
+    assert _run(tmp_path, cfg) != 0
+    assert "basis.partition does not apply" in capsys.readouterr().err
+    assert not (tmp_path / "h.zarr").exists()
