@@ -145,7 +145,7 @@ SCHEMA = Section({
         "boundary": Field((str, _NONE), None, choices=("penalty", "compliant", None), doc="evolution only"),
         "interface_solver": Field((str, _NONE), None, choices=("auto", "direct", "cg", None),
                                   doc="with basis.partition: the interface system by sparse LU, conjugate gradients, "
-                                      "or auto (LU up to 12 000 unknowns)"),
+                                      "or auto (LU up to 3 000 unknowns)"),
         "interface_weight": Field((float, int, _NONE), None, check=positive,
                                   doc="with basis.partition: multiplier of the continuity rows' weights"),
         "prune": Field((float, int, _NONE), None, check=fraction_half_open,

@@ -10,6 +10,8 @@ positive semi-definite with ``‖N‖ ≤ 2``; its smallest eigenvalue is the gl
 Two solvers, both with memory linear in the number of blocks:
 
 * ``cg``: conjugate gradients with ``N`` applied face by face (two small GEMVs a face),
+  preconditioned by a coarse space when the blocks bring one (two-level additive Schwarz: the
+  modes of small eigenvalues solved together, the rest is the identity already),
 * ``direct``: ``N`` assembled as a sparse matrix and factored by SuperLU (exact; its fill grows
   faster than linearly on 2-D and 3-D grids, so it suits up to a few ten thousand unknowns).
 """
@@ -22,8 +24,9 @@ import numpy as np
 
 __all__ = ["Coupling", "InterfaceSystem"]
 
-#: ``auto`` factors directly up to this many unknowns, then iterates
-DIRECT_LIMIT = 12_000
+#: ``auto`` factors directly up to this many unknowns, then iterates (8 × 8 boxes, 16 700
+#: unknowns: LU 12 s, conjugate gradients with the coarse space 2.5 s)
+DIRECT_LIMIT = 3_000
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,8 @@ class InterfaceSystem:
 
     def _coarse_preconditioner(self):
         """``M⁻¹ = I + Z (Zᵀ N Z)⁻¹ Zᵀ``: the two-level additive preconditioner (the block-diagonal
-        part of ``N`` is the identity already; ``Z`` lifts the smooth global modes, whose
-        eigenvalues are the small ones)."""
+        part of ``N`` is the identity already; ``Z``, block-diagonal, holds the modes of small
+        eigenvalues, and ``Zᵀ N Z`` is sparse like ``N`` and factored once by SuperLU)."""
         import scipy.sparse as sp
         import scipy.sparse.linalg as spla
 
@@ -141,7 +144,8 @@ class InterfaceSystem:
                 count[0] += 1
 
             operator = spla.LinearOperator((self.n, self.n), matvec=self.matvec, dtype=float)
-            m = None if self.coarse is None else spla.LinearOperator((self.n, self.n),
+            coarse = self.coarse is not None and sum(zb.shape[1] for zb in self.coarse) > 0
+            m = None if not coarse else spla.LinearOperator((self.n, self.n),
                                                                       matvec=self._coarse_preconditioner(), dtype=float)
             z, status = spla.cg(operator, h, rtol=rtol, atol=0.0, maxiter=maxiter or 20 * self.n, callback=step, M=m)
             iterations = count[0]

@@ -27,6 +27,8 @@ from pipeline.pde.system_evolution import SystemEvolution, SystemEvolutionProble
 from pipeline.pde import system_evolution_problems as _system_evolution_problems  # noqa: F401  (registers them)
 from pipeline.pde.observations import Observations
 from pipeline.pde.inverse_evolution import IdentifiabilityError, InverseResult, estimate_parameters, gridded_observations
+from pipeline.pde.partition import Partition
+from pipeline.pde.partitioned import PartitionedSolution, solve_partitioned
 
 __all__ = [
     "PROBLEMS",
@@ -48,6 +50,8 @@ __all__ = [
     "LinearOperator",
     "Neumann",
     "Observations",
+    "Partition",
+    "PartitionedSolution",
     "Periodic",
     "Polygon",
     "Robin",
@@ -74,6 +78,7 @@ __all__ = [
     "laplacian",
     "normal_derivative",
     "problem_names",
+    "solve_partitioned",
     "solve_static",
     "solve_system",
 ]
