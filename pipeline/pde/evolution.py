@@ -174,7 +174,8 @@ class Evolution:
             if gradient is None and s["adaptive_points"] and block > 0:
                 raise ValueError("rebuilding a block with adaptive collocation points needs the previous solution")
             x_int, groups, weights = self._collocation(block, gradient)
-        proj = build_projection(self.problem, network, x_int, groups, s, float(self.block_edges[block]), weights)
+        proj = build_projection(self.problem, network, x_int, groups, s, float(self.block_edges[block]), weights,
+                                t1=float(self.block_edges[block + 1]))
         self._warn_if_stiff(proj)
         self.projections[block] = proj
         self.timings[f"projection_{block}"] = time.perf_counter() - start
@@ -227,7 +228,8 @@ class Evolution:
             k = a.shape[0]
 
             def second(t, state):
-                force = proj.b if proj.b is not None else proj.mass_hat.T @ proj.forcing(t)
+                force = proj.b if proj.b is not None else proj.forcing_series(t) \
+                    if proj.forcing_series is not None else proj.mass_hat.T @ proj.forcing(t)
                 return np.concatenate([state[k:], a @ state[:k] + force])
 
             return second
@@ -248,6 +250,8 @@ class Evolution:
             out = a @ y
             if proj.b is not None and problem.linear:
                 out = out + proj.b
+            elif proj.forcing_series is not None:
+                out = out + proj.forcing_series(t)
             else:
                 forcing = proj.forcing(t)
                 if problem.nonlinear is not None:
@@ -276,7 +280,7 @@ class Evolution:
         s = self.settings
         times = np.unique(np.concatenate([[t0], np.asarray(times if times is not None else [], float), [t1]]))
         times = times[(times >= t0) & (times <= t1)]
-        linear = (proj.a, proj.b) if (self.problem.linear and self.problem.autonomous) else None
+        linear = (proj.a, proj.b if self.problem.autonomous else proj.forcing_series) if self.problem.linear else None
         # The dense fit is held to the integrator's relative tolerance (also for 'exact', whose
         # states carry no time-discretisation error): rtol · max(1, max_t ‖y(t)‖) in the reduced
         # coordinates, where the field's L2 error is the coordinates' (orthonormal rows).
@@ -285,7 +289,7 @@ class Evolution:
         if tol is not None and s["method"] == "exact":
             flow = self._flows.get(block)
             if flow is None or flow.a is not proj.a:
-                flow = self._flows[block] = ExactFlow(proj.a, proj.b, self.problem.time_order)
+                flow = self._flows[block] = ExactFlow(*linear, self.problem.time_order)
         start = time.perf_counter()
         traj = integrate(self.rhs(proj), state, times, method=s["method"], linear=linear,
                          jacobian=self.jacobian(proj),

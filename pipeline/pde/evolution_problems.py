@@ -211,9 +211,15 @@ def heat_gaussian(dim=10, kappa=None):
         conditions=(Dirichlet(lambda x, data: exact(x, data["t"])),), exact=exact, autonomous=False,
         params={"dim": dim, "kappa": kappa}, description=heat_gaussian.__doc__,
         # quadratic neurons σ(w·x + a||x||² + b) carry the radial profile that ridge functions
-        # need O(d²) neurons for (sine ridge features, width 1500: 0.08 at d = 100)
-        defaults={"width": 300, "n_interior": 2000, "n_boundary": 1000, "activation": "tanh", "sampler": "elm",
-                  "weight_scale": 0.03, "bias_scale": 1.0, "curvature_scale": 1.0, "rcond": 1e-10, "method": "BDF"},
+        # need O(d²) neurons for (sine ridge features, width 1500: 0.08 at d = 100).  The boundary
+        # data depend on time: "exact" propagates the projected forcing as a Chebyshev series in
+        # time (no BDF steps: d = 100 took 300 of them, 0.5 of its 0.8 CPU-s).  From d = 50 on,
+        # width 300 buys little (d = 100, 8 seeds: 1.4e-4 at width 300, median 2.3e-4 / worst
+        # 2.9e-4 at 150 in ~0.12 CPU-s; benchmarks/high_dim.py); below, it still does (d = 10:
+        # 1.0e-5 at 300, 3.9e-5 at 150).
+        defaults={"width": 150 if dim >= 50 else 300, "n_interior": 1000 if dim >= 50 else 2000,
+                  "n_boundary": 500 if dim >= 50 else 1000, "activation": "tanh", "sampler": "elm",
+                  "weight_scale": 0.03, "bias_scale": 1.0, "curvature_scale": 1.0, "rcond": 1e-10, "method": "exact"},
     )
 
 

@@ -100,8 +100,9 @@ def resolve_settings(problem, overrides: dict) -> dict:
     method = s["method"] or ("exact" if problem.linear and problem.autonomous else "DOP853")
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if method == "exact" and not (problem.linear and problem.autonomous):
-        raise ValueError("method 'exact' needs a linear autonomous problem; use 'DOP853', 'BDF' or 'Radau'")
+    if method == "exact" and not problem.linear:  # forcing that depends on time: a series (projection.py)
+        raise ValueError("method 'exact' needs a linear autonomous problem, or a linear one whose forcing is "
+                         "smooth in time; use 'DOP853', 'BDF' or 'Radau'")
     s["method"] = method
     if problem.conditions and s["n_boundary"] < 1:
         raise ValueError(f"problem {problem.name!r} has boundary conditions, so n_boundary must be positive")

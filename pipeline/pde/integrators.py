@@ -1,8 +1,9 @@
 """Time integrators for the projected coefficient ODE (DESIGN.md §3.3).
 
 ``y' = A y + b`` (first order) or ``y'' = A y + b`` (second order, state ``[y, y']``) in the
-reduced coordinates.  Linear autonomous problems are propagated *exactly* by the matrix
-exponential of an augmented matrix (no time-discretisation error at any horizon); everything
+reduced coordinates.  Linear problems are propagated *exactly* by the matrix exponential of an
+augmented matrix (no time-discretisation error at any horizon; a forcing that depends on time as
+a Chebyshev series whose basis the augmented state carries, ``pipeline.pde.projection``); everything
 else goes through ``scipy.integrate.solve_ivp`` (the constant Jacobian is passed for linear
 problems).  A run that blows up stops at the first output time past the threshold with a
 :class:`DivergenceError` that keeps what was computed.
@@ -61,26 +62,36 @@ class DivergenceError(RuntimeError):
         self.partial = partial
 
 
-def _augmented(a: np.ndarray, b: np.ndarray | None, order: int) -> np.ndarray:
-    """The matrix whose exponential propagates ``[state; 1]``."""
+def _driver(b):
+    """``(B, D, u)`` of a forcing ``B u(t)``, ``u' = D u``: a constant ``b`` is ``B = b``, ``u = 1``;
+    a series in time (``coefficients``, ``driver``, ``basis(t)``: :class:`pipeline.pde.projection.
+    ChebyshevForcing`) gives its coefficients, its basis's differentiation matrix and its basis."""
+    if hasattr(b, "coefficients"):
+        return b.coefficients, b.driver, b.basis
+    return None if b is None else np.asarray(b, dtype=float)[:, None], np.zeros((1, 1)), lambda t: np.ones(1)
+
+
+def _augmented(a: np.ndarray, b, order: int) -> np.ndarray:
+    """The matrix whose exponential propagates ``[state; u]`` (``u = 1`` for a constant ``b``)."""
     k = a.shape[0]
     n = k * order
-    e = np.zeros((n + 1, n + 1))
+    coef, drive, _ = _driver(b)
+    e = np.zeros((n + len(drive), n + len(drive)))
     if order == 1:
         e[:k, :k] = a
-        if b is not None:
-            e[:k, n] = b
     else:
         e[:k, k : 2 * k] = np.eye(k)
         e[k : 2 * k, :k] = a
-        if b is not None:
-            e[k : 2 * k, n] = b
+    if coef is not None:
+        e[k * (order - 1) : k * order, n:] = coef
+        e[n:, n:] = drive
     return e
 
 
 def _exact(a, b, state0, times, order, limit):
     e = _augmented(a, b, order)
-    z = np.append(state0, 1.0)
+    n = len(state0)
+    z = np.concatenate([state0, _driver(b)[2](float(times[0]))])  # [state; u(t0)]
     states = [state0]
     cache: dict[float, np.ndarray] = {}
     for t_prev, t_next in zip(times[:-1], times[1:]):
@@ -89,8 +100,8 @@ def _exact(a, b, state0, times, order, limit):
         if key not in cache:
             cache[key] = scipy.linalg.expm(e * dt)
         z = cache[key] @ z
-        states.append(z[:-1].copy())
-        if not np.all(np.isfinite(z)) or np.linalg.norm(z[:-1]) > limit:
+        states.append(z[:n].copy())
+        if not np.all(np.isfinite(z)) or np.linalg.norm(z[:n]) > limit:
             traj = Trajectory(np.asarray(times[: len(states)]), np.array(states), {"method": "exact"})
             raise DivergenceError(
                 f"the coefficients diverged at t = {t_next:g} (norm > {limit:.1e}); the projected operator "
@@ -117,13 +128,34 @@ def _phi1(z: np.ndarray) -> np.ndarray:
 class ExactFlow:
     """Exact samples of ``y^(order) = A y + b`` at any times, for dense output.
 
-    Made once per operator (the eigendecomposition is cached): a time block's windows share it.
+    ``b``: a constant or a forcing series in time ``B u(t)``, ``u' = D u`` (:func:`_driver`), whose
+    samples are the homogeneous modal solution plus the particular one ``Y u(t)``,
+    ``A Y − Y D^order = −B``.  Made once per operator (the eigendecomposition is cached): a time
+    block's windows share it.
     """
 
-    def __init__(self, a: np.ndarray, b: np.ndarray | None, order: int):
+    def __init__(self, a: np.ndarray, b, order: int):
         self.a = np.asarray(a, dtype=float)
-        self.b = None if b is None else np.asarray(b, dtype=float)
+        self.b = b if b is None or hasattr(b, "coefficients") else np.asarray(b, dtype=float)
+        self.constant = self.b if isinstance(self.b, np.ndarray) else None  # the modal solution's β
         self.order = int(order)
+
+    @cached_property
+    def particular(self):
+        """``Y`` of the particular solution ``Y u(t)`` of a series (None: none, or ``A`` singular)."""
+        if self.b is None or self.constant is not None:
+            return None
+        coef, drive, _ = _driver(self.b)
+        try:
+            y = scipy.linalg.solve_sylvester(self.a, -np.linalg.matrix_power(drive, self.order), -coef)
+        except (np.linalg.LinAlgError, ValueError, scipy.linalg.LinAlgError):
+            return None
+        return y if np.all(np.isfinite(y)) else None
+
+    def _particular_states(self, times) -> np.ndarray:
+        """``(len(times), state size)``: the particular solution (and its velocity) at ``times``."""
+        y, drive, u = self.particular, self.b.driver, self.b.basis(np.asarray(times, dtype=float))
+        return u @ y.T if self.order == 1 else np.concatenate([u @ y.T, u @ drive.T @ y.T], axis=1)
 
     @cached_property
     def augmented(self) -> np.ndarray:
@@ -162,11 +194,18 @@ class ExactFlow:
         k = self.a.shape[0]
         reference = states[:, :k]
         scale = max(1.0, float(np.max(np.linalg.norm(reference, axis=1))))
-        modal = _ModalSample(self, states[0], t0)
+        series = self.b is not None and self.constant is None  # homogeneous modal + particular solution
+        if series and self.particular is None:  # no polynomial particular solution: exponentials
+            return _PiecewiseExponential(self, states[0], t0, k), 1, 0.0
+        shift = (lambda t: self._particular_states(t)[:, :k]) if series else None
+        modal = _ModalSample(self, states[0] - self._particular_states([t0])[0] if series else states[0], t0, shift)
         with np.errstate(all="ignore"):
             f = modal.factors(times)
-            deviation = float(np.max(np.linalg.norm(modal.values(f) - reference, axis=1)))
+            deviation = float(np.max(np.linalg.norm(modal(times) - reference, axis=1)))
             rounding = 16 * np.finfo(float).eps * float(np.max(np.abs(f) @ modal.size))
+            if series:
+                u = np.abs(_driver(self.b)[2](times))
+                rounding += 16 * np.finfo(float).eps * float(np.max(u @ np.linalg.norm(self.particular, axis=0)))
             rates, amplitude = modal.rates, modal.amplitude * np.exp(np.clip(modal.growth * span, 0.0, 700.0))
             small = amplitude <= tol * scale
             floor = float(np.sum(amplitude[small])) / scale
@@ -191,13 +230,15 @@ class _ModalSample:
     starts and at the offsets: ``(pieces + offsets) k`` exponentials instead of their product.
     """
 
-    def __init__(self, flow: ExactFlow, state0: np.ndarray, t0: float):
+    def __init__(self, flow: ExactFlow, state0: np.ndarray, t0: float, shift: Callable | None = None):
         lam, vec, lu = flow.modes
+        self.shift = shift  # a known function of time added to every sample (a particular solution)
         k = len(lam)
         with np.errstate(all="ignore"):
             parts = [scipy.linalg.lu_solve(lu, state0[i * k:(i + 1) * k].astype(complex), check_finite=False)
                      for i in range(flow.order)]
-            beta = None if flow.b is None else scipy.linalg.lu_solve(lu, flow.b.astype(complex), check_finite=False)
+            beta = None if flow.constant is None else scipy.linalg.lu_solve(lu, flow.constant.astype(complex),
+                                                                             check_finite=False)
         # A is real: its complex eigenpairs come in conjugate pairs (LAPACK returns conjugate
         # columns), whose terms are conjugate (every f_j is conjugate-symmetric in λ), so one of
         # each pair taken twice gives the real solution at half the work.
@@ -256,7 +297,8 @@ class _ModalSample:
                 ).reshape(f.shape[:-1] + (self._vt[0].shape[1],))
 
     def __call__(self, times) -> np.ndarray:
-        return self.values(self.factors(times))
+        out = self.values(self.factors(times))
+        return out if self.shift is None else out + self.shift(np.asarray(times, dtype=float))
 
     def grid(self, t0: float, h: float, pieces: int, offsets: np.ndarray) -> np.ndarray:
         """``(pieces, len(offsets), k)`` at ``t0 + p h + offsets``."""
@@ -278,6 +320,9 @@ class _ModalSample:
                     if self.beta is not None:
                         f["Q"] = fp["C"] * fo["Q"] + fp["Q"] + fp["S"] * fo["S"]
                 out[first:first + step] = self.values(self._combine(f))
+        if self.shift is not None:
+            times = float(t0) + h * np.arange(pieces)[:, None] + np.asarray(offsets, dtype=float)[None, :]
+            out += self.shift(times.ravel()).reshape(out.shape)
         return out
 
 
@@ -287,7 +332,7 @@ class _PiecewiseExponential:
     piece), or at arbitrary times (one exponential per distinct time)."""
 
     def __init__(self, flow: ExactFlow, state0: np.ndarray, t0: float, k: int):
-        self.flow, self.z0, self.t0, self.k = flow, np.append(state0, 1.0), float(t0), k
+        self.flow, self.z0, self.t0, self.k = flow, np.concatenate([state0, _driver(flow.b)[2](float(t0))]), float(t0), k
 
     def grid(self, t0: float, h: float, pieces: int, offsets: np.ndarray) -> np.ndarray:
         if not np.isclose(t0, self.t0, rtol=0.0, atol=1e-12 * max(1.0, abs(t0))):
@@ -332,7 +377,8 @@ def integrate(
         state0: initial state.
         times: increasing output times, the first is the start.
         method: ``"exact"`` (needs ``linear``) or a ``solve_ivp`` method.
-        linear: ``(A, b)`` when the problem is ``y^(order) = A y + b`` (autonomous).
+        linear: ``(A, b)`` when the problem is ``y^(order) = A y + b``: ``b`` constant (autonomous)
+            or a forcing series in time (:func:`_driver`), propagated exactly with it.
         jacobian: the constant ``A`` of a linear (possibly forced) problem, or a callable
             ``(t, y) -> J`` (first order); implicit methods use it instead of finite differences.
         order: time order of the coefficient ODE (1 or 2).
@@ -351,7 +397,7 @@ def integrate(
     limit = divergence_factor * max(1.0, float(np.linalg.norm(state0)))
     if method == "exact":
         if linear is None:
-            raise ValueError("method 'exact' needs a linear autonomous problem; use an ODE method such as 'BDF'")
+            raise ValueError("method 'exact' needs a linear problem; use an ODE method such as 'BDF'")
         a, b = linear
         traj = _exact(a, b, np.asarray(state0, float), times, order, limit)
         if dense is not None and times.size > 1:

@@ -25,10 +25,51 @@ from pipeline.nn.network import SampledNetwork
 from pipeline.pde.evolution_problems import EvolutionProblem
 from pipeline.pde.hyperreduction import HyperTerm, attach_hyper_term, hyper_alphas, use_hyper
 from pipeline.pde.operators import identity
-from pipeline.pde.row_blocks import fit_rows, interior_rows, reduced_rows, row_blocks
+from pipeline.pde.row_blocks import (
+    fit_rows,
+    in_process,
+    interior_rows,
+    reduce_in_process,
+    reduced_rows,
+    row_blocks,
+)
 from pipeline.pde.static import RowGroup, _group_rows, operator_rows
 
-__all__ = ["Projection", "build_projection"]
+__all__ = ["ChebyshevForcing", "Projection", "build_projection"]
+
+#: Chebyshev–Lobatto nodes in time tried for the forcing series of a block: 17, 33, 65, 129.
+SERIES_NODES = (16, 32, 64, 128)
+
+
+@dataclass(frozen=True)
+class ChebyshevForcing:
+    """``b(t) = coefficients @ [T_0(s), …, T_p(s)]``, ``s = (2t − t0 − t1)/(t1 − t0)``: the projected
+    forcing of a linear non-autonomous problem on one time block as a Chebyshev series in time.
+
+    The exact integrator carries the basis ``u = T(s(t))`` in its augmented state
+    (``u' = driver u``, nilpotent), so a forced linear problem is propagated by matrix
+    exponentials like an autonomous one (:mod:`pipeline.pde.integrators`).
+    """
+
+    coefficients: np.ndarray  # (k, p + 1)
+    t0: float
+    t1: float
+
+    def basis(self, t) -> np.ndarray:
+        """``T(s(t))``: ``(p + 1,)`` for a scalar ``t``, ``(len(t), p + 1)`` for an array."""
+        s = (2.0 * np.asarray(t, dtype=float) - self.t0 - self.t1) / (self.t1 - self.t0)
+        out = np.polynomial.chebyshev.chebvander(s, self.coefficients.shape[1] - 1)
+        return out.reshape(np.shape(s) + (self.coefficients.shape[1],))
+
+    @property
+    def driver(self) -> np.ndarray:
+        """``D`` with ``d/dt T(s(t)) = D T(s(t))``: ``T_n' = Σ_{j<n, n−j odd} (2n / c_j) T_j``, ``c_0 = 2``."""
+        n, j = np.ogrid[: self.coefficients.shape[1], : self.coefficients.shape[1]]
+        d = np.where((j < n) & ((n - j) % 2 == 1), 2.0 * n / np.where(j == 0, 2.0, 1.0), 0.0)
+        return d * (2.0 / (self.t1 - self.t0))
+
+    def __call__(self, t):
+        return self.basis(t) @ self.coefficients.T
 
 
 @dataclass
@@ -61,6 +102,7 @@ class Projection:
     boundary_forcing: Callable | None = None  # t -> boundary part of F(t)
     source: Callable | None = None  # f(x, t), interpolated with N
     exact_term: Callable | None = None  # (y, t) -> exact projected N + f over all rows (diagnostics)
+    forcing_series: ChebyshevForcing | None = None  # linear, non-autonomous, method "exact": b(t)
 
     @cached_property  # used every window; lift and transform never change
     def coefficient_map(self) -> np.ndarray:
@@ -94,7 +136,12 @@ class Projection:
         x = np.asarray(x, dtype=COMPUTE_DTYPE)
         packed = np.column_stack([x, np.asarray(values_at, dtype=COMPUTE_DTYPE)])
         k = self.rank
-        blocks = row_blocks(packed, self.chunk_rows or default_chunk_rows(k + 1, len(x)), self.device)
+        chunk = self.chunk_rows or default_chunk_rows(k + 1, len(x))
+        if in_process(len(x), k + 1, self.device):
+            r = reduce_in_process((fit_rows(packed[i : i + chunk], self.network, self.coefficient_map, x.shape[1])
+                                   for i in range(0, len(x), chunk)), name="the fitted values")
+            return LeastSquaresFactor(r, n_columns=k, n_rows=len(x)).solve(self.rcond).coef[:, 0]
+        blocks = row_blocks(packed, chunk, self.device)
         rows = blocks.map_blocks(fit_rows, dask.delayed(self.network, pure=True),
                                  dask.delayed(self.coefficient_map, pure=True), x.shape[1],
                                  chunks=(blocks.chunks[0], (k + 1,)), dtype=COMPUTE_DTYPE, meta=blocks._meta)
@@ -134,7 +181,7 @@ def _null_space(constraints: np.ndarray, tol: float = 1e-10) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- the projection
 def build_projection(problem: EvolutionProblem, network: SampledNetwork, x_int: np.ndarray, groups: list,
-                     settings: dict, t0: float, weights: np.ndarray | None = None) -> Projection:
+                     settings: dict, t0: float, weights: np.ndarray | None = None, t1: float | None = None) -> Projection:
     """Assemble and reduce the coefficient ODE of one time block (see the module docstring).
 
     ``[M | K | F]`` is assembled in row blocks of ``settings["chunk_rows"]`` (NumPy, or CuPy with
@@ -143,6 +190,11 @@ def build_projection(problem: EvolutionProblem, network: SampledNetwork, x_int: 
     drawn from a non-uniform density ``q`` get ``1/√q``), so the least squares still measure the
     L2 norm: with an unweighted non-uniform point set the projected transport operators lose
     their skew symmetry and grow spurious modes (measured on Burgers).
+
+    A linear non-autonomous problem integrated by ``method="exact"`` gets its forcing on the block
+    ``[t0, t1]`` (default: to the end of the span) as a Chebyshev series in time
+    (:func:`_forcing_series`): the series' coefficient columns replace ``F``, and the projection
+    carries ``forcing_series`` instead of the rows × k matrices of ``M̂``.
     """
     width, dim = network.width, problem.domain.dim
     device = settings.get("device") or "cpu"
@@ -150,7 +202,7 @@ def build_projection(problem: EvolutionProblem, network: SampledNetwork, x_int: 
     w_int = np.ones(len(x_int)) if weights is None else np.asarray(weights, dtype=float)
     packed = np.column_stack([x_int, w_int])
     boundary_mode = settings["boundary"]
-    weighted, lift, boundary = [], None, None
+    weighted, lift, boundary, relax = [], None, None, 0.0
     if boundary_mode == "compliant":
         for g in groups:
             if g.rhs is not None and not _is_zero(g, t0):
@@ -175,21 +227,27 @@ def build_projection(problem: EvolutionProblem, network: SampledNetwork, x_int: 
             span = float(problem.t_span[1] - problem.t_span[0])
             relax = 100.0 * max(rate, 1.0 / span)
         settings = {**settings, "relaxation": relax}
-        if weighted:
-            mass_b = np.vstack([g.weight * _group_rows(np.asarray(g.points), network, g, with_rhs=False)
-                                for g in weighted])
-            forcing_b = _boundary_forcing(problem, weighted, relax, t0)
-            boundary = np.column_stack([mass_b, -relax * mass_b, forcing_b])
+    series = None
+    if problem.linear and not problem.autonomous and settings.get("method") == "exact":
+        t1 = float(problem.t_span[1] if t1 is None else t1)
+        series = _forcing_series(problem, x_int, w_int, weighted, relax, float(t0), t1, settings["rtol"])
+    if weighted:
+        mass_b = np.vstack([g.weight * _group_rows(np.asarray(g.points), network, g, with_rhs=False)
+                            for g in weighted])
+        forcing_b = _boundary_forcing(problem, weighted, relax, t0)[:, None] if series is None else series[2]
+        boundary = np.column_stack([mass_b, -relax * mass_b, forcing_b])
     m = width + 1 if lift is None else lift.shape[1]
+    q = 1 if series is None else len(series[1])  # forcing columns
     n_rows = len(x_int) + (0 if boundary is None else len(boundary))
     # Row blocks of `chunk_rows` (default: as for static solves, which keeps designs of up to
     # ~4 × columns rows in one block); each block is reduced to a triangle and the triangles merged.
-    chunk = settings.get("chunk_rows") or default_chunk_rows(2 * m + 1, n_rows)
+    chunk = settings.get("chunk_rows") or default_chunk_rows(2 * m + q, n_rows)
     net = dask.delayed(network, pure=True)
     lift_d = None if lift is None else dask.delayed(lift, pure=True)
     interior = row_blocks(packed, chunk, device)
-    parts = [interior.map_blocks(interior_rows, net, problem.operator, lift_d, problem.source, float(t0), dim,
-                                 chunks=(interior.chunks[0], (2 * m + 1,)), dtype=COMPUTE_DTYPE,
+    when = float(t0) if series is None else np.vstack([series[0][None, :], series[1]])  # forcing columns
+    parts = [interior.map_blocks(interior_rows, net, problem.operator, lift_d, problem.source, when, dim,
+                                 chunks=(interior.chunks[0], (2 * m + q,)), dtype=COMPUTE_DTYPE,
                                  meta=namespace_for(device).empty((0, 0)))]
     if boundary is not None:
         parts.append(row_blocks(boundary, chunk, device))
@@ -204,13 +262,13 @@ def build_projection(problem: EvolutionProblem, network: SampledNetwork, x_int: 
     transform = vt[:k].T / s[:k]
     z = factor.r[:m, m:]
     a = u[:, :k].T @ z[:, :m] @ transform
-    b = u[:, :k].T @ z[:, m]
+    b = u[:, :k].T @ z[:, m:]
     proj = Projection(network, np.eye(width + 1) if lift is None else lift, transform, a,
-                      b if problem.autonomous else None, s, k, settings["rcond"],
+                      b[:, 0] if problem.autonomous else None, s, k, settings["rcond"],
                       x_interior=x_int, interior_rows=len(x_int), interior_weights=w_int, device=device,
-                      chunk_rows=chunk)
+                      chunk_rows=chunk, forcing_series=None if series is None else ChebyshevForcing(b, float(t0), t1))
     hyper = use_hyper(problem, settings, k, len(x_int))
-    if (not problem.linear or not problem.autonomous) and not hyper:
+    if (not problem.linear or not problem.autonomous) and not hyper and series is None:
         _attach_exact_rows(proj, problem, packed, boundary, weighted, settings, chunk, device)
     elif hyper:
         relax = settings.get("relaxation") or 0.0
@@ -223,6 +281,50 @@ def build_projection(problem: EvolutionProblem, network: SampledNetwork, x_int: 
                         "relaxation": settings.get("relaxation"), "chunk_rows": chunk,
                         **({"hyper_points": proj.hyper.points, **proj.hyper.diagnostics} if proj.hyper else {})}
     return proj
+
+
+def _forcing_series(problem, x_int, w_int, weighted, relax, t0, t1, rtol):
+    """``(times, to_coefficients, boundary columns)`` of the forcing ``F(t)`` on ``[t0, t1]`` as a
+    Chebyshev series: values at the Chebyshev–Lobatto ``times`` map to the kept coefficients by
+    ``to_coefficients`` (``q × len(times)``); the boundary rows' coefficient columns are computed here.
+
+    The degree is the first of :data:`SERIES_NODES` (nested node sets: each try reuses the last)
+    whose last quarter of coefficients is below ``rtol`` of the largest (Euclidean norms over the
+    rows, the interior's on at most 2048 evenly spread rows), or whose tail stopped falling below
+    1e-8 (a noise floor: the boundary data's time derivative by central differences leaves ~1e-11);
+    coefficients below that level after the last one above are dropped.  A forcing not resolved
+    at 129 nodes raises a ValueError.
+    """
+    pick = slice(None, None, max(1, len(x_int) // 2048))
+    x_s, w_s = x_int[pick], w_int[pick]
+
+    def rows(t):
+        parts = [] if problem.source is None else [w_s * _source_rows(problem, x_s, t)]
+        return np.concatenate(parts + [_boundary_forcing(problem, weighted, relax, t)])
+
+    tol, values, width, last = float(rtol), None, len(rows(t0)), np.inf
+    for n in SERIES_NODES:
+        times = 0.5 * (t0 + t1) + 0.5 * (t1 - t0) * np.cos(np.pi * np.arange(n + 1) / n)  # s_j = cos(πj/n)
+        new = np.empty((n + 1, width))
+        if values is not None:
+            new[::2] = values
+        for j in range(n + 1) if values is None else range(1, n + 1, 2):  # one evaluation per new node
+            new[j] = rows(times[j])
+        values = new
+        j = np.arange(n + 1)
+        ends = np.where((j == 0) | (j == n), 0.5, 1.0)
+        to_coef = (2.0 / n) * np.cos(np.pi * np.outer(j, j) / n) * ends[None, :] * ends[:, None]
+        norms = np.linalg.norm(to_coef @ values, axis=1)
+        top = float(norms.max())
+        tail = float(norms[-(n // 4):].max()) / top if top > 0 else 0.0
+        if tail <= tol or 0.5 * last <= tail <= 1e-8:
+            q = 1 + int(np.flatnonzero(norms > max(tol, 2.0 * tail) * top).max(initial=0))
+            boundary = (to_coef[:q] @ values[:, len(x_s) if problem.source is not None else 0:]).T
+            return times, to_coef[:q], boundary
+        last = tail
+    raise ValueError(f"the forcing of problem {problem.name!r} is not resolved by {n + 1} Chebyshev nodes in time on "
+                     f"[{t0:g}, {t1:g}] (last coefficients {tail:.1e} of the largest): use more time blocks "
+                     "(`blocks`) or an ODE method (`method='BDF'`)")
 
 
 def _attach_exact_rows(proj, problem, packed, boundary, weighted, settings, chunk, device):
