@@ -8,7 +8,9 @@ Errors are relative L2 at 20 000 random points no solve saw.
    problem grows with the partition), each size in a fresh process: wall and CPU seconds, peak
    memory, and both per box.
 2. *The global basis at equal degrees of freedom* on problems both can solve.
-3. *One large run* through the workflow machinery (``run_workflow``, as ``pipeline run``) on a
+3. *Time-dependent*: ``advection_diffusion`` over 200 wavelengths on 50 boxes by the method of
+   lines (``evolve_partitioned``), seeds 0-2, to T = 1 and T = 10.
+4. *One large run* through the workflow machinery (``run_workflow``, as ``pipeline run``) on a
    local cluster of 2 workers: ``--waves`` wavelengths across, boxes of ``--waves-per-box``,
    ``--per-box`` neurons each; every worker's CPU seconds and peak memory, and the client's.
 
@@ -19,6 +21,7 @@ Errors are relative L2 at 20 000 random points no solve saw.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import sys
@@ -30,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import entry, machine, markdown_table, measure, run_isolated, write_results  # noqa: E402
+from _harness import RESULTS, entry, machine, markdown_table, measure, run_isolated, write_results  # noqa: E402
 
 SCRIPT = str(Path(__file__).resolve())
 RATIO = 2.5  # interior collocation points per neuron
@@ -54,6 +57,8 @@ def _error(solution, waves) -> float:
 def run_contender(spec: dict) -> dict:
     import dask
 
+    if spec.get("evolution"):
+        return run_evolution(spec)
     from pipeline.pde import get_problem, solve_static
     from pipeline.pde.partitioned import solve_partitioned
 
@@ -94,6 +99,37 @@ def _against_global() -> list[dict]:
             row.update(basis="global" if is_global else f"{boxes}×{boxes} boxes", peak_gb=row["peak_rss_bytes"] / 2**30)
             rows.append(row)
             print({k: row[k] for k in ("waves", "basis", "neurons", "rel_l2", "wall_s", "cpu_s", "peak_gb")}, flush=True)
+    return rows
+
+
+def run_evolution(spec: dict) -> dict:
+    import dask
+
+    from pipeline.pde import get_problem
+    from pipeline.pde.partitioned_evolution import evolve_partitioned
+
+    dask.config.set(scheduler="synchronous")
+    problem = get_problem("advection_diffusion", waves=spec["waves"], T=spec["T"])
+    evolution, metrics = measure(evolve_partitioned, problem, spec["boxes"], seed=spec["seed"], **spec["settings"])
+    x = np.random.default_rng(2024).random((TEST_POINTS, 1)) * spec["waves"]
+    return {**spec, **metrics, "rel_l2": evolution.error(x), "rank": evolution.info["rank"],
+            "neurons": sum(f.width for f in evolution.fields[:1])}
+
+
+def _evolution() -> list[dict]:
+    """advection_diffusion over 200 wavelengths on 50 boxes, seeds 0-2: the defaults and tanh U-SWIM."""
+    rows = []
+    for label, settings in (("defaults (sine features)", {}),
+                            ("tanh U-SWIM, 6000 neurons", {"activation": "tanh", "sampler": "uswim",
+                                                           "width": 6000, "n_interior": 24000, "points": "uniform"})):
+        for T in (1.0, 10.0):
+            runs = [run_isolated(SCRIPT, {"evolution": True, "waves": 200.0, "T": T, "boxes": 50, "seed": seed,
+                                          "settings": settings}) for seed in range(3)]
+            errors, cpus = sorted(r["rel_l2"] for r in runs), sorted(r["cpu_s"] for r in runs)
+            rows.append({"basis": label, "T": T, "waves": 200.0, "boxes": 50, "neurons": runs[0]["neurons"],
+                         "median_rel_l2": errors[1], "worst_rel_l2": errors[-1], "median_cpu_s": cpus[1],
+                         "worst_cpu_s": cpus[-1], "peak_gb": max(r["peak_rss_bytes"] for r in runs) / 2**30})
+            print(rows[-1], flush=True)
     return rows
 
 
@@ -155,8 +191,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--skip-global", action="store_true")
     parser.add_argument("--skip-large", action="store_true")
+    parser.add_argument("--skip-evolution", action="store_true")
+    parser.add_argument("--only-large", action="store_true", help="the large run alone, merged into the JSON")
     args = parser.parse_args()
     payload = {"machine": machine(), "load_average_start": list(np.round(os.getloadavg(), 2))}
+    if args.only_large:
+        payload = {**json.loads((RESULTS / "large_domain.json").read_text()), **payload}
+        payload["large"] = _large(args.waves, args.waves_per_box, args.per_box, args.workers)
+        payload["load_average_end"] = list(np.round(os.getloadavg(), 2))
+        print(f"written to {write_results('large_domain', payload)}")
+        return
     payload["scaling"] = _scaling([int(s) for s in args.sizes.split(",")])
     first = payload["scaling"][0]
     for row in payload["scaling"]:
@@ -165,6 +209,9 @@ def main() -> None:
         row["boxes_ratio"] = row["boxes_total"] / first["boxes_total"]
     if not args.skip_global:
         payload["against_global"] = _against_global()
+    if not args.skip_evolution:
+        payload["evolution"] = _evolution()
+    write_results("large_domain", payload)  # the smaller parts survive a failure of the large run
     if not args.skip_large:
         payload["large"] = _large(args.waves, args.waves_per_box, args.per_box, args.workers)
     payload["load_average_end"] = list(np.round(os.getloadavg(), 2))
@@ -183,6 +230,12 @@ def main() -> None:
             ("waves", "wavelengths", ".1f"), ("basis", "basis", "s"), ("neurons", "neurons", "d"),
             ("rel_l2", "rel. L2", ".1e"), ("cpu_s", "CPU s", ".1f"), ("wall_s", "wall s", ".1f"),
             ("peak_gb", "peak GB", ".2f")]))
+    if "evolution" in payload:
+        print("\nadvection–diffusion over 200 wavelengths on 50 boxes, method of lines, seeds 0-2\n")
+        print(markdown_table(payload["evolution"], [
+            ("basis", "basis", "s"), ("T", "T", ".0f"), ("neurons", "neurons", "d"),
+            ("median_rel_l2", "median rel. L2", ".1e"), ("worst_rel_l2", "worst", ".1e"),
+            ("median_cpu_s", "CPU s", ".1f"), ("peak_gb", "peak GB", ".2f")]))
     if "large" in payload:
         r = payload["large"]
         print(f"\nLarge: {r['waves']:g} wavelengths, {r['boxes_total']} boxes, {r['neurons']} neurons on "

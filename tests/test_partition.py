@@ -120,9 +120,14 @@ def test_bad_settings_are_refused_by_name(partition, settings, message):
         solve_partitioned(get_problem("poisson_waves", waves=1.0), partition, **settings)
 
 
-def test_periodic_problems_are_refused():
-    with pytest.raises(ValueError, match="periodic"):
-        solve_partitioned(get_problem("poisson_periodic"), 2)
+def test_periodic_conditions_join_the_last_box_to_the_first():
+    problem = get_problem("poisson_periodic")  # periodic in x
+    solution = solve_partitioned(problem, [2, 1], width=1200, n_interior=4000, n_boundary=800)
+    assert solution.info["faces"] == 2  # the interior face and the periodic one
+    assert solution.error() < 1e-6  # measured 2e-8 … 4e-8 (one global basis: 2e-8)
+    y = np.linspace(0.1, 0.9, 5)
+    left, right = np.column_stack([np.zeros(5), y]), np.column_stack([np.ones(5), y])
+    assert np.allclose(solution(left), solution(right), atol=1e-6)
 
 
 def _run(tmp_path, cfg):
@@ -153,3 +158,30 @@ def test_a_partition_of_a_time_dependent_problem_is_refused_before_work(tmp_path
     assert _run(tmp_path, cfg) != 0
     assert "basis.partition does not apply" in capsys.readouterr().err
     assert not (tmp_path / "h.zarr").exists()
+
+
+def test_advection_diffusion_over_many_wavelengths_on_a_partition_matches_exact():
+    from pipeline.pde.partitioned_evolution import evolve_partitioned
+
+    problem = get_problem("advection_diffusion", waves=10.0, T=2.0)
+    evolution = evolve_partitioned(problem, 5)
+    assert len(evolution.times) == 11 and evolution.info["faces"] == 5  # 4 interior faces, 1 periodic
+    assert evolution.error() < 1e-8  # measured 3e-12 (200 wavelengths on 50 boxes: 1e-12, benchmarks/large_domain.py)
+
+
+def test_homogeneous_dirichlet_conditions_hold_in_time_on_a_partition():
+    from pipeline.pde.partitioned_evolution import evolve_partitioned
+
+    evolution = evolve_partitioned(get_problem("heat_1d"), 4, width=120, n_interior=600, n_boundary=2)
+    assert evolution.error() < 1e-5  # measured 1.8e-6 (one box: 6.8e-7)
+    ends = np.array([[0.0], [1.0]])
+    assert np.all(np.abs(evolution(ends, -1)) < 1e-5)
+
+
+def test_a_partitioned_evolution_refuses_what_it_cannot_integrate():
+    from pipeline.pde.partitioned_evolution import evolve_partitioned
+
+    with pytest.raises(ValueError, match="linear, autonomous, first-order"):
+        evolve_partitioned(get_problem("burgers"), 2)
+    with pytest.raises(ValueError, match="linear, autonomous, first-order"):
+        evolve_partitioned(get_problem("wave_1d"), 2)

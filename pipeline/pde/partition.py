@@ -31,12 +31,17 @@ def as_counts(partition, dim: int) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class Face:
-    """The interface between subdomain ``lower`` and ``upper``, normal to ``axis`` at ``position``."""
+    """The interface between subdomain ``lower`` and ``upper``, normal to ``axis`` at ``position``.
+
+    A periodic face (``period > 0``) joins the last box along the axis to the first: the upper
+    side's points are the lower side's shifted back by ``period``.
+    """
 
     lower: int
     upper: int
     axis: int
     position: float
+    period: float = 0.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,9 +131,18 @@ class Partition:
                 bad = ~kept[out]
         return np.where(kept[out], out, -1)
 
-    def faces(self) -> list[Face]:
-        """Every interior interface of the grid (both boxes present)."""
+    def faces(self, periodic=()) -> list[Face]:
+        """Every interior interface of the grid; along the ``periodic`` axes also the faces that
+        join the last box to the first."""
         cells, out = self.cells(), []
+        for axis in periodic:
+            last = cells[cells[:, axis] == self.counts[axis] - 1]
+            first = last.copy()
+            first[:, axis] = 0
+            lows = np.ravel_multi_index(tuple(last.T), self.counts)
+            ups = np.ravel_multi_index(tuple(first.T), self.counts)
+            out += [Face(int(i), int(j), axis, float(self.hi[axis]), float(self.hi[axis] - self.lo[axis]))
+                    for i, j in zip(lows, ups, strict=True)]
         for axis, count in enumerate(self.counts):
             lower = cells[cells[:, axis] < count - 1]
             upper = lower.copy()

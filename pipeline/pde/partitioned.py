@@ -66,7 +66,7 @@ class _Job:
     lo: np.ndarray
     hi: np.ndarray
     groups: tuple  # (RowGroup without points, packed points) of the PDE and every condition
-    faces: tuple  # (face number, axis, face points) of every face of the box
+    faces: tuple  # (face number, side 0 lower / 1 upper, axis, this side's points) of every face of the box
     traces: tuple  # per axis: the continuity operators ∂^m along it, m = 0 … order - 1
     trace_weights: tuple  # per axis: one weight per order
     width: int
@@ -76,6 +76,7 @@ class _Job:
     seed: np.random.SeedSequence
     rcond: float
     coarse_threshold: float
+    operators: tuple = ()  # further operators L: the box returns (QU)_pdeᵀ [LΦ | L1] P for each
 
 
 def local_layer(job: _Job) -> DenseLayer:
@@ -109,16 +110,20 @@ def factor_box(job: _Job) -> dict:
     rows = np.concatenate([_group_rows(packed, network, group) * group.weight
                            for group, packed in job.groups if len(packed)], axis=0)
     b, n_local = rows[:, -1].copy(), len(rows)
-    traces = [trace_rows(network, points, job.traces[axis], job.trace_weights[axis]) for _, axis, points in job.faces]
+    traces = [trace_rows(network, points, job.traces[axis], job.trace_weights[axis]) for _, _, axis, points in job.faces]
     q, r = np.linalg.qr(np.concatenate([rows[:, :-1]] + traces, axis=0))
     u, s, vt = np.linalg.svd(r)
     rank = max(1, int(np.sum(s > job.rcond * s[0])))
     qu = q @ u[:, :rank]  # = [A; T] V S⁻¹, computed without dividing by small singular values
     starts = np.cumsum([n_local] + [len(t) for t in traces])
-    return {"coarse": _coarse_vectors(qu[n_local:], job.coarse_threshold),
+    group, interior = job.groups[0]
+    projected = [qu[: len(interior)].T @ (_group_rows(interior, network, replace(group, operators=(op,)),
+                                                      with_rhs=False) @ (vt[:rank].T / s[:rank]))
+                 for op in job.operators]  # the PDE group comes first among the rows, with weight 1
+    return {"coarse": _coarse_vectors(qu[n_local:], job.coarse_threshold), "projected": projected,
         "index": job.index, "layer": layer, "rank": rank, "condition": float(s[0] / s[rank - 1]),
         "P": vt[:rank].T / s[:rank], "h": qu[:n_local].T @ b, "b2": float(b @ b), "rows": n_local,
-        "F": {number: qu[starts[k]:starts[k + 1]] for k, (number, _, _) in enumerate(job.faces)},
+        "F": {(number, side): qu[starts[k]:starts[k + 1]] for k, (number, side, _, _) in enumerate(job.faces)},
     }
 
 
@@ -222,7 +227,6 @@ def _split_settings(overrides):
 def _check_supported(problem, settings, sampler):
     reasons = [
         (bool(getattr(problem, "enrichments", ())), "enrichment functions"),
-        (any(isinstance(c, Periodic) for c in problem.conditions), "periodic conditions (pairs across the domain)"),
         ("fitted" in getattr(sampler, "passes", ()), "the 'aswim' sampler (a second, fitted pass)"),
         (settings["ridge"] is not None, "ridge"),
         (bool(settings["curvature_scale"]), "curvature_scale"),
@@ -266,7 +270,7 @@ def _balance(jobs, groups, traces, kappa, interface_weight):
         scale = _rms(SampledNetwork((local_layer(job),)), job.groups[k][1], group) if len(job.groups[k][1]) else 0.0
         weights.append(group.weight if group.weight is not None else weight(
             scale, per_box([len(j.groups[k][1]) for j in jobs])))
-    face_rows = per_box([sum(len(p) for _, _, p in j.faces) for j in jobs])
+    face_rows = per_box([sum(len(p) for _, _, _, p in j.faces) for j in jobs])
     trace_weights = tuple(
         tuple(interface_weight * weight(_rms(network, interior, RowGroup("trace", None, (op,), None, interior.shape[1])), face_rows)
               for op in ops) for ops in traces)
@@ -291,20 +295,54 @@ def prepare_partition(problem, partition, overrides: dict):
     return part, settings, activation, sampler
 
 
-@blas_limited
-def solve_partitioned(problem, partition, **overrides) -> PartitionedSolution:
-    """Solve a :class:`~pipeline.pde.problems.StaticProblem` with a local basis per subdomain.
+@dataclass
+class Factored:
+    """A partition's boxes factored: what a solve (or a projection in time) needs of them."""
 
-    ``partition``: boxes per axis (an int for every axis, or a list).  ``width``,
-    ``n_interior`` and ``n_boundary`` are totals over the domain; the static solver's other
-    settings apply per box, plus :data:`PARTITION_DEFAULTS`.
-    """
-    part, settings, activation, sampler = prepare_partition(problem, partition, overrides)
+    partition: Partition
+    boxes: np.ndarray  # kept box indices
+    results: list  # per kept box: the dict of :func:`factor_box`
+    system: InterfaceSystem
+    weights: dict
+    info: dict
+    timings: dict
+
+    def solution(self, problem, z, settings, timings) -> PartitionedSolution:
+        """The fields of the local coordinates ``z`` (all boxes stacked)."""
+        coefs = [r["P"] @ self.system.block(z, k) for k, r in enumerate(self.results)]
+        return PartitionedSolution(problem, self.partition, self.boxes, [r["layer"] for r in self.results], coefs,
+                                   settings, self.weights, dict(self.info), timings)
+
+    def jump(self, z) -> float:
+        """The continuity rows' residual relative to the data's norm."""
+        sys = self.system
+        jump = sum(float(np.sum((c.f_lower @ sys.block(z, c.lower) - c.f_upper @ sys.block(z, c.upper)) ** 2))
+                   for c in sys.couplings)
+        return float(np.sqrt(jump / max(sum(r["b2"] for r in self.results), 1e-300)))
+
+
+def _face_sets(problem, part, slot, n_face, seed):
+    """The faces between kept boxes (periodic ones for periodic conditions) and each box's share."""
+    periodic = sorted({c.axis for c in problem.conditions if isinstance(c, Periodic)})
+    faces = [f for f in part.faces(periodic) if slot[f.lower] >= 0 and slot[f.upper] >= 0]
+    points = [part.face_points(problem.domain, f, n_face, seed) for f in faces]
+    faces, points = zip(*[(f, p) for f, p in zip(faces, points) if len(p)]) if faces else ((), ())
+    box_faces = [[] for _ in range(int(np.sum(slot >= 0)))]
+    for number, (f, p) in enumerate(zip(faces, points)):
+        shifted = p.copy()
+        shifted[:, f.axis] -= f.period
+        box_faces[slot[f.lower]].append((number, 0, f.axis, p))
+        box_faces[slot[f.upper]].append((number, 1, f.axis, shifted))
+    return faces, box_faces
+
+
+def factor_partition(problem, part, settings, activation, sampler, operators=()) -> Factored:
+    """Points, local bases, each box's factor (Dask tasks) and the interface system of a partition."""
     timings, start = {}, time.perf_counter()
     root, d = root_seed(settings["seed"]), problem.domain.dim
-
     interior = part.interior_points(problem.domain, settings["n_interior"], settings["points"], child_seed(root, 4))
-    groups = problem.row_groups(2, settings["n_boundary"], method="uniform", seed=child_seed(root, 0))
+    groups = [g for g in problem.row_groups(2, settings["n_boundary"], method="uniform", seed=child_seed(root, 0))
+              if not g.paired]  # periodic pairs become periodic faces
     packed = [None] + [np.asarray(g.points) for g in groups[1:]]
     held = np.array([len(p) > 0 for p in interior])
     kept = np.flatnonzero(held)
@@ -317,18 +355,12 @@ def solve_partitioned(problem, partition, **overrides) -> PartitionedSolution:
                              f"points; raise n_interior or use fewer boxes than {part.counts}")
     slot = np.full(part.size, -1)
     slot[kept] = np.arange(len(kept))
-    order = problem.operator.order if settings["continuity"] is None else settings["continuity"] + 1
+    order = max(1, problem.operator.order) if settings["continuity"] is None else settings["continuity"] + 1
     traces = tuple(tuple(derivative(tuple(m if k == a else 0 for k in range(d))) for m in range(order))
                    for a in range(d))
     per_box = max(1, int(round(settings["n_interior"] / len(kept))))
     n_face = settings["n_interface"] or (1 if d == 1 else int(np.ceil(2 * per_box ** ((d - 1) / d))))
-    faces = [f for f in part.faces() if slot[f.lower] >= 0 and slot[f.upper] >= 0]
-    face_points = [part.face_points(problem.domain, f, n_face, child_seed(root, 5)) for f in faces]
-    faces, face_points = zip(*[(f, p) for f, p in zip(faces, face_points) if len(p)]) if faces else ((), ())
-    box_faces = [[] for _ in kept]
-    for number, f in enumerate(faces):
-        for i in (f.lower, f.upper):
-            box_faces[slot[i]].append((number, f.axis, face_points[number]))
+    faces, box_faces = _face_sets(problem, part, slot, n_face, child_seed(root, 5))
     width = part.width_per_box(problem.domain, settings["width"])
     lo, hi = part.boxes()
 
@@ -338,33 +370,41 @@ def solve_partitioned(problem, partition, **overrides) -> PartitionedSolution:
                          (replace(g, points=None, weight=float(weights[k])), packed[k][owners[k] == i])
                          for k, g in enumerate(groups) if k]),
                      tuple(box_faces[slot[i]]), traces, trace_weights, width, settings["pool_size"], activation,
-                     sampler, child_seed(root, 2, int(i)), settings["rcond"], settings["coarse_threshold"]) for i in kept]
+                     sampler, child_seed(root, 2, int(i)), settings["rcond"], settings["coarse_threshold"],
+                     tuple(operators)) for i in kept]
 
     weights, trace_weights = _balance(jobs([1.0] * len(groups), ((1.0,) * order,) * d), groups, traces,
                                       settings["kappa"], settings["interface_weight"])
     timings["points"] = time.perf_counter() - start
-
     start = time.perf_counter()
-    results = compute(*[dask.delayed(factor_box, pure=True)(j) for j in jobs(weights, trace_weights)])
+    results = list(compute(*[dask.delayed(factor_box, pure=True)(j) for j in jobs(weights, trace_weights)]))
     timings["local_factors"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    couplings = [Coupling(int(slot[f.lower]), int(slot[f.upper]), results[slot[f.lower]]["F"][number],
-                          results[slot[f.upper]]["F"][number]) for number, f in enumerate(faces)]
+    couplings = [Coupling(int(slot[f.lower]), int(slot[f.upper]), results[slot[f.lower]]["F"][(number, 0)],
+                          results[slot[f.upper]]["F"][(number, 1)]) for number, f in enumerate(faces)]
     system = InterfaceSystem([r["rank"] for r in results], couplings, [r["coarse"] for r in results])
-    z, solve_info = system.solve(np.concatenate([r["h"] for r in results]), settings["interface_solver"],
-                                 settings["interface_rtol"])
-    coefs = [r["P"] @ system.block(z, k) for k, r in enumerate(results)]
-    timings["interface"] = time.perf_counter() - start
-
-    jump = np.sqrt(sum(float(np.sum((c.f_lower @ system.block(z, c.lower) - c.f_upper @ system.block(z, c.upper))**2))
-                       for c in couplings))
-    info = {"rank": int(system.n), "faces": len(faces), "points_per_face": n_face, "width_per_box": width,
-            "rows": int(sum(r["rows"] for r in results)), "max_box_condition": max(r["condition"] for r in results),
-            "interface_jump": float(jump / max(np.sqrt(sum(r["b2"] for r in results)), 1e-300)),
-            "interface": solve_info, "box_ranks": [r["rank"] for r in results],
-            "box_conditions": [r["condition"] for r in results]}
     names = {g.name: float(w) for g, w in zip(groups, weights)}
     names.update({f"continuity_{m}": float(w) for m, w in enumerate(trace_weights[0])})
-    return PartitionedSolution(problem, part, kept, [r["layer"] for r in results], coefs, settings, names, info,
-                               timings)
+    info = {"rank": int(system.n), "faces": len(faces), "points_per_face": n_face, "width_per_box": width,
+            "rows": int(sum(r["rows"] for r in results)), "max_box_condition": max(r["condition"] for r in results),
+            "box_ranks": [r["rank"] for r in results], "box_conditions": [r["condition"] for r in results]}
+    return Factored(part, kept, results, system, names, info, timings)
+
+
+@blas_limited
+def solve_partitioned(problem, partition, **overrides) -> PartitionedSolution:
+    """Solve a :class:`~pipeline.pde.problems.StaticProblem` with a local basis per subdomain.
+
+    ``partition``: boxes per axis (an int for every axis, or a list).  ``width``,
+    ``n_interior`` and ``n_boundary`` are totals over the domain; the static solver's other
+    settings apply per box, plus :data:`PARTITION_DEFAULTS`.  Periodic conditions join the last
+    box along their axis to the first by continuity rows.
+    """
+    part, settings, activation, sampler = prepare_partition(problem, partition, overrides)
+    factored = factor_partition(problem, part, settings, activation, sampler)
+    start = time.perf_counter()
+    z, solve_info = factored.system.solve(np.concatenate([r["h"] for r in factored.results]),
+                                          settings["interface_solver"], settings["interface_rtol"])
+    timings = {**factored.timings, "interface": time.perf_counter() - start}
+    solution = factored.solution(problem, z, settings, timings)
+    solution.info.update(interface=solve_info, interface_jump=factored.jump(z))
+    return solution

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 from dask.utils import parse_bytes  # '8GB' → 8e9, '16GiB' → 16·2³⁰ (the forms dask and Slurm use)
 
 from pipeline.config import ConfigError
@@ -84,7 +85,17 @@ def check_sizes(cfg: dict) -> None:
         raise ConfigError(f"model.hidden_layer_sizes has {max(len(v) for v in layers)} layers; at most {MAX_LAYERS}")
     widths = _values(cfg, "basis.width") + _values(cfg, "model.hidden_layer_sizes")
     width = max(widths, default=0)
-    if limit is not None and width:
+    partitions = [p for p in _values(cfg, "basis.partition") if p is not None]
+    if limit is not None and width and partitions:
+        # a partition factors each box's basis alone; the member then holds, for every box, its
+        # P (width × per box), orthonormal traces and coarse vectors (about as much again)
+        # (docs/design.md §1.5). An integer partition counts as a square grid for this check.
+        boxes = min(int(np.prod(p)) if isinstance(p, list) else p * p for p in partitions)
+        per_box = -(-width // boxes)
+        need = max(4 * 8 * (per_box + 2) ** 2, 3 * 8 * width * (per_box + 2))
+        if need > limit:
+            refuse("basis.width", width, need, f"the factors of {boxes} boxes")
+    elif limit is not None and width:
         need = 4 * 8 * (width + 2) ** 2  # the triangular factor, and U, Vᵀ and workspace of its SVD
         if need > limit:
             key = "basis.width" if width in _values(cfg, "basis.width") else "model.hidden_layer_sizes"
