@@ -19,7 +19,8 @@ from contextlib import contextmanager
 
 import dask
 
-__all__ = ["blas_limited", "compute", "exclusive", "inline", "large_dense_step", "on_cluster", "single_blas_thread"]
+__all__ = ["blas_limited", "compute", "exclusive", "inline", "large_dense_step", "on_cluster", "persist",
+           "single_blas_thread"]
 
 _LOCAL = threading.local()
 
@@ -122,6 +123,20 @@ def compute(*collections, **kwargs):
         return dask.compute(*collections, **kwargs)
     with single_blas_thread():
         return dask.compute(*collections, **kwargs)
+
+
+def persist(*collections, **kwargs):
+    """``dask.persist`` under the same rules as :func:`compute`: on a cluster the results stay in
+    the workers' memory (a later graph on them moves only what it returns); in-process they
+    are computed here."""
+    client = getattr(_LOCAL, "client", None)
+    if client is not None:
+        return tuple(client.persist(list(collections), **kwargs))
+    if getattr(_LOCAL, "inline", False):
+        kwargs.setdefault("scheduler", "synchronous")
+        return dask.persist(*collections, **kwargs)
+    with single_blas_thread():
+        return dask.persist(*collections, **kwargs)
 
 
 class SchedulerUnreachable(ConnectionError):

@@ -134,7 +134,7 @@ SCHEMA = Section({
         "n_boundary": Field((int, _NONE), None, check=non_negative_int),
         "points": Field((str, _NONE), None, choices=POINT_RULES + (None,)),
         "n_interface": Field((int, _NONE), None, check=positive_int,
-                             doc="with basis.partition: points per face between boxes (null: twice the interior's "
+                             doc="with basis.partition: points per face between boxes (null: the interior's "
                                  "density per axis)"),
     }, doc="collocation points"),
     "solver": Section({

@@ -113,6 +113,8 @@ SHRINK: dict[str, dict] = {
                        "ensemble": {"members": 1}},
     "brusselator_inverse": {"basis": {"width": 40}, "collocation": {"n_interior": 100},
                             "inverse": {"max_iterations": 3}},
+    "large_domain": {"problem": {"params": {"waves": 1.6}}, "basis": {"width": 400, "partition": [2, 2]},
+                     "collocation": {"n_interior": 1000, "n_boundary": 200}},
 }
 #: workflows whose own defaults take a minute: a mutation never deletes the keys SHRINK sets there
 SLOW_DEFAULTS = {"poisson_highdim"}

@@ -29,6 +29,7 @@ from pipeline.pde.observations import Observations
 from pipeline.pde.inverse_evolution import IdentifiabilityError, InverseResult, estimate_parameters, gridded_observations
 from pipeline.pde.partition import Partition
 from pipeline.pde.partitioned import PartitionedSolution, solve_partitioned
+from pipeline.pde.partitioned_evolution import PartitionedEvolution, evolve_partitioned
 
 __all__ = [
     "PROBLEMS",
@@ -51,6 +52,7 @@ __all__ = [
     "Neumann",
     "Observations",
     "Partition",
+    "PartitionedEvolution",
     "PartitionedSolution",
     "Periodic",
     "Polygon",
@@ -69,6 +71,7 @@ __all__ = [
     "directional",
     "estimate_parameters",
     "evolve",
+    "evolve_partitioned",
     "evolve_system",
     "get_problem",
     "gradient",

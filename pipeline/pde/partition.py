@@ -9,6 +9,7 @@ subdomains at most.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,15 +18,18 @@ from pipeline.nn.seeding import child_seed
 
 __all__ = ["Face", "Partition", "as_counts"]
 
+#: boxes along one axis at most
+MAX_PER_AXIS = 65_536
+
 
 def as_counts(partition, dim: int) -> tuple[int, ...]:
     """Subdomains per axis from an int (every axis) or one int per axis, checked."""
     counts = (partition,) * dim if isinstance(partition, (int, np.integer)) and not isinstance(partition, bool) \
         else tuple(partition) if isinstance(partition, (list, tuple)) else None
     if counts is None or len(counts) != dim or any(
-            isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 1 for c in counts):
+            isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 1 <= c <= MAX_PER_AXIS for c in counts):
         raise ValueError(f"partition must be a positive integer or a list of {dim} positive integers "
-                         f"(subdomains per axis), got {partition!r}")
+                         f"(subdomains per axis, at most {MAX_PER_AXIS}), got {partition!r}")
     return tuple(int(c) for c in counts)
 
 
@@ -72,7 +76,7 @@ class Partition:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.counts))
+        return math.prod(self.counts)  # Python integers: no overflow before the size check
 
     @property
     def spacing(self) -> np.ndarray:

@@ -27,7 +27,7 @@ import dask.array as da
 import numpy as np
 
 from pipeline.backend import COMPUTE_DTYPE, namespace_of, to_host
-from pipeline.cluster import blas_limited, compute
+from pipeline.cluster import blas_limited, compute, persist
 from pipeline.linalg.interface import Coupling, InterfaceSystem
 from pipeline.nn import child_seed, root_seed
 from pipeline.nn.network import DenseLayer, SampledNetwork
@@ -41,7 +41,7 @@ __all__ = ["PARTITION_DEFAULTS", "PartitionedSolution", "prepare_partition", "so
 
 #: settings of a partitioned solve beyond the static solver's (docs/design.md §1.5)
 PARTITION_DEFAULTS = {
-    "n_interface": None,  # points per face; None: twice the per-axis density of the interior points
+    "n_interface": None,  # points per face; None: the per-axis density of the interior points
     "continuity": None,  # derivatives glued across faces; None: the operator's order - 1
     "interface_solver": "auto",  # 'direct' (sparse LU), 'cg' or 'auto' (direct up to 3 000 unknowns)
     "interface_rtol": 1e-12,  # relative residual at which conjugate gradients stop
@@ -297,19 +297,29 @@ def prepare_partition(problem, partition, overrides: dict):
 
 @dataclass
 class Factored:
-    """A partition's boxes factored: what a solve (or a projection in time) needs of them."""
+    """A partition's boxes factored: what a solve (or a projection in time) needs of them.
+
+    Each box's ``P`` stays where its task ran (persisted on the cluster's workers); only the
+    interface parts travel here, and only the coefficients come back from ``P z``.
+    """
 
     partition: Partition
     boxes: np.ndarray  # kept box indices
-    results: list  # per kept box: the dict of :func:`factor_box`
+    results: list  # per kept box: the dict of :func:`factor_box` without ``P``
+    handles: tuple  # per kept box: the persisted full result
     system: InterfaceSystem
     weights: dict
     info: dict
     timings: dict
 
-    def solution(self, problem, z, settings, timings) -> PartitionedSolution:
+    def coefficients(self, z: np.ndarray) -> list[np.ndarray]:
+        """``c_i = P_i z_i`` of every box for the stacked local coordinates ``z`` (``(n,)`` or ``(n, m)``)."""
+        blocks = [self.system.block(z, k) for k in range(len(self.results))]
+        return list(compute(*[dask.delayed(_apply_basis_map)(h, b) for h, b in zip(self.handles, blocks)]))
+
+    def solution(self, problem, z, settings, timings, coefs=None) -> PartitionedSolution:
         """The fields of the local coordinates ``z`` (all boxes stacked)."""
-        coefs = [r["P"] @ self.system.block(z, k) for k, r in enumerate(self.results)]
+        coefs = self.coefficients(z) if coefs is None else coefs
         return PartitionedSolution(problem, self.partition, self.boxes, [r["layer"] for r in self.results], coefs,
                                    settings, self.weights, dict(self.info), timings)
 
@@ -359,7 +369,8 @@ def factor_partition(problem, part, settings, activation, sampler, operators=())
     traces = tuple(tuple(derivative(tuple(m if k == a else 0 for k in range(d))) for m in range(order))
                    for a in range(d))
     per_box = max(1, int(round(settings["n_interior"] / len(kept))))
-    n_face = settings["n_interface"] or (1 if d == 1 else int(np.ceil(2 * per_box ** ((d - 1) / d))))
+    # the interior's per-axis density (twice as many: same error on 6 × 6 boxes of 700, twice the traces)
+    n_face = settings["n_interface"] or (1 if d == 1 else int(np.ceil(per_box ** ((d - 1) / d))))
     faces, box_faces = _face_sets(problem, part, slot, n_face, child_seed(root, 5))
     width = part.width_per_box(problem.domain, settings["width"])
     lo, hi = part.boxes()
@@ -377,7 +388,8 @@ def factor_partition(problem, part, settings, activation, sampler, operators=())
                                       settings["kappa"], settings["interface_weight"])
     timings["points"] = time.perf_counter() - start
     start = time.perf_counter()
-    results = list(compute(*[dask.delayed(factor_box, pure=True)(j) for j in jobs(weights, trace_weights)]))
+    handles = persist(*[dask.delayed(factor_box, pure=True)(j) for j in jobs(weights, trace_weights)])
+    results = list(compute(*[dask.delayed(_interface_part)(h) for h in handles]))
     timings["local_factors"] = time.perf_counter() - start
     couplings = [Coupling(int(slot[f.lower]), int(slot[f.upper]), results[slot[f.lower]]["F"][(number, 0)],
                           results[slot[f.upper]]["F"][(number, 1)]) for number, f in enumerate(faces)]
@@ -387,7 +399,15 @@ def factor_partition(problem, part, settings, activation, sampler, operators=())
     info = {"rank": int(system.n), "faces": len(faces), "points_per_face": n_face, "width_per_box": width,
             "rows": int(sum(r["rows"] for r in results)), "max_box_condition": max(r["condition"] for r in results),
             "box_ranks": [r["rank"] for r in results], "box_conditions": [r["condition"] for r in results]}
-    return Factored(part, kept, results, system, names, info, timings)
+    return Factored(part, kept, results, handles, system, names, info, timings)
+
+
+def _interface_part(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k != "P"}
+
+
+def _apply_basis_map(result: dict, z: np.ndarray) -> np.ndarray:
+    return result["P"] @ z
 
 
 @blas_limited

@@ -11,9 +11,9 @@ triangular factor and its SVD on a worker), so a run refused here could not have
 
 from __future__ import annotations
 
+import math
 import os
 
-import numpy as np
 from dask.utils import parse_bytes  # '8GB' → 8e9, '16GiB' → 16·2³⁰ (the forms dask and Slurm use)
 
 from pipeline.config import ConfigError
@@ -90,7 +90,7 @@ def check_sizes(cfg: dict) -> None:
         # a partition factors each box's basis alone; the member then holds, for every box, its
         # P (width × per box), orthonormal traces and coarse vectors (about as much again)
         # (docs/design.md §1.5). An integer partition counts as a square grid for this check.
-        boxes = min(int(np.prod(p)) if isinstance(p, list) else p * p for p in partitions)
+        boxes = max(1, min(math.prod(p) if isinstance(p, list) else p * p for p in partitions))
         per_box = -(-width // boxes)
         need = max(4 * 8 * (per_box + 2) ** 2, 3 * 8 * width * (per_box + 2))
         if need > limit:
