@@ -139,7 +139,7 @@ def test_gaussian_poisson_in_100_dimensions_to_1e3():
     # quadratic neurons for ||x||², then the active subspace of the first solve's gradients
     problem = get_problem("poisson_gaussian", dim=100)
     solution = solve_static(problem)
-    assert solution.error(problem.evaluation_points()) < 1e-3  # measured 5.1e-5
+    assert solution.error(problem.evaluation_points()) < 1e-3  # measured 2.4e-4 (width 1000: 5.1e-5)
     # the direction found is the Gaussian's centre direction e1, well separated from the rest
     direction = solution.active_subspace["directions"][:, 0]
     assert abs(direction[0]) > 0.99
