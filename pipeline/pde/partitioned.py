@@ -116,14 +116,15 @@ def factor_box(job: _Job) -> dict:
     rank = max(1, int(np.sum(s > job.rcond * s[0])))
     qu = q @ u[:, :rank]  # = [A; T] V S⁻¹, computed without dividing by small singular values
     starts = np.cumsum([n_local] + [len(t) for t in traces])
-    group, interior = job.groups[0]
+    basis_map = vt[:rank].T / s[:rank]  # P: local coordinates z -> coefficients c
+    group, interior = job.groups[0]  # the PDE group comes first among the rows, with weight 1
     projected = [qu[: len(interior)].T @ (_group_rows(interior, network, replace(group, operators=(op,)),
-                                                      with_rhs=False) @ (vt[:rank].T / s[:rank]))
-                 for op in job.operators]  # the PDE group comes first among the rows, with weight 1
-    return {"coarse": _coarse_vectors(qu[n_local:], job.coarse_threshold), "projected": projected,
+                                                      with_rhs=False) @ basis_map) for op in job.operators]
+    return {
         "index": job.index, "layer": layer, "rank": rank, "condition": float(s[0] / s[rank - 1]),
-        "P": vt[:rank].T / s[:rank], "h": qu[:n_local].T @ b, "b2": float(b @ b), "rows": n_local,
+        "P": basis_map, "h": qu[:n_local].T @ b, "b2": float(b @ b), "rows": n_local,
         "F": {(number, side): qu[starts[k]:starts[k + 1]] for k, (number, side, _, _) in enumerate(job.faces)},
+        "coarse": _coarse_vectors(qu[n_local:], job.coarse_threshold), "projected": projected,
     }
 
 
