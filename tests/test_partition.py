@@ -145,6 +145,7 @@ def test_a_partitioned_workflow_stores_the_local_bases_and_evaluates_anywhere(tm
     assert result.tree["basis"]["weights"].shape == (2, 4, 150, 2)
     rel_l2 = result.tree["diagnostics"]["rel_l2"].values
     assert np.all(rel_l2 < 1e-7)
+    assert np.isfinite(result.tree["diagnostics"]["cpu_seconds"].values).all()  # factor, interface, write
     x = np.random.default_rng(3).random((300, 2))
     exact = get_problem("poisson_waves", waves=1.0).exact(x)
     u = np.asarray(result.evaluate(x))
