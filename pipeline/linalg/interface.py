@@ -83,19 +83,11 @@ class InterfaceSystem:
 
         z_blocks = self.coarse
         p = np.concatenate([[0], np.cumsum([zb.shape[1] for zb in z_blocks])]).astype(np.int64)
-        rows, cols, vals = [], [], []
-
-        def put(i, j, block):
-            r, q = np.meshgrid(np.arange(p[i], p[i + 1]), np.arange(p[j], p[j + 1]), indexing="ij")
-            rows.append(r.ravel()), cols.append(q.ravel()), vals.append(block.ravel())
-
-        for i, zb in enumerate(z_blocks):
-            put(i, i, zb.T @ zb)
+        entries = [(i, i, zb.T @ zb) for i, zb in enumerate(z_blocks)]
         for c in self.couplings:
             g_lo, g_up = c.f_lower @ z_blocks[c.lower], c.f_upper @ z_blocks[c.upper]
-            put(c.lower, c.upper, -(g_lo.T @ g_up)), put(c.upper, c.lower, -(g_up.T @ g_lo))
-        coarse = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                               shape=(p[-1], p[-1]))
+            entries += [(c.lower, c.upper, -(g_lo.T @ g_up)), (c.upper, c.lower, -(g_up.T @ g_lo))]
+        coarse = _block_matrix(entries, p)
         lu = spla.splu(coarse, permc_spec="MMD_AT_PLUS_A")  # symmetric ordering: 0.74× the fill of COLAMD
 
         def apply(v):
@@ -113,16 +105,11 @@ class InterfaceSystem:
         """``N`` as a SciPy CSC matrix."""
         import scipy.sparse as sp
 
-        rows, cols, vals = [np.arange(self.n)], [np.arange(self.n)], [np.ones(self.n)]
+        entries = []
         for c in self.couplings:
             block = -(c.f_lower.T @ c.f_upper)
-            r, q = np.meshgrid(np.arange(block.shape[0]) + self.offsets[c.lower],
-                               np.arange(block.shape[1]) + self.offsets[c.upper], indexing="ij")
-            rows += [r.ravel(), q.ravel()]
-            cols += [q.ravel(), r.ravel()]
-            vals += [block.ravel(), block.ravel()]
-        return sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                             shape=(self.n, self.n))
+            entries += [(c.lower, c.upper, block), (c.upper, c.lower, block.T)]
+        return (sp.identity(self.n, format="csc") + _block_matrix(entries, self.offsets)).tocsc()
 
     def solve(self, h: np.ndarray, method: str = "auto", rtol: float = 1e-12, maxiter: int | None = None):
         """``(z, info)``: the solution and ``{"method", "iterations", "residual"}`` (relative)."""
@@ -156,3 +143,16 @@ class InterfaceSystem:
                                    "or fewer subdomains")
         residual = float(np.linalg.norm(self.matvec(z) - h)) / norm
         return z, {"method": method, "iterations": iterations, "residual": residual}
+
+
+def _block_matrix(entries, offsets):
+    """A square CSC matrix of dense blocks ``(i, j, block)`` at rows/columns ``offsets[i]`` and
+    ``offsets[j]``; blocks at the same place add up (a box glued to itself by a periodic face)."""
+    import scipy.sparse as sp
+
+    rows, cols, vals = [np.empty(0, np.int64)], [np.empty(0, np.int64)], [np.empty(0)]
+    for i, j, block in entries:
+        r, q = np.meshgrid(np.arange(offsets[i], offsets[i + 1]), np.arange(offsets[j], offsets[j + 1]), indexing="ij")
+        rows.append(r.ravel()), cols.append(q.ravel()), vals.append(np.asarray(block).ravel())
+    n = int(offsets[-1])
+    return sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
