@@ -35,6 +35,7 @@ import dataclasses
 import hashlib
 import io
 import os
+import re
 import shutil
 import signal
 import threading
@@ -71,7 +72,24 @@ class KnownFinding:
 
 #: the finding classes not fixed yet (details and reproducers: the final report of the fuzzer's
 #: author, /tmp/fuzz_findings.md at the time); remove an entry when its bug is fixed
-KNOWN_FINDINGS: list[KnownFinding] = []
+def _store_kept_for_resume(case: Case, outcome: Outcome) -> bool:
+    """A member failed after others had finished windows: ``discard_if_empty`` keeps such a store
+    for ``--resume`` by design, and which member ends first is a race of the threads (a sweep over
+    widths 1, 2, 3 of ``wave``: the width-1 member's error comes before or after the others finish)."""
+    from pipeline.store import progress
+
+    paths = re.findall(r"'([^']+\.zarr)'", outcome.detail or "")
+    try:
+        return outcome.violation == "partial store" and bool(paths) and all(progress(p).any() for p in paths)
+    except Exception:  # noqa: BLE001 - an unreadable leftover is a real partial store
+        return False
+
+
+KNOWN_FINDINGS: list[KnownFinding] = [
+    KnownFinding("store kept after a member error", "a finished member's windows are kept for --resume (the policy "
+                 "of workflows/output.discard_if_empty) while the fuzzer wants no store on exit 2; not settled",
+                 _store_kept_for_resume),
+]
 
 
 def known_finding(case: Case, outcome: Outcome) -> KnownFinding | None:
