@@ -7,8 +7,22 @@ the data flow.
 
 from pipeline._version import __version__
 from pipeline.linalg import LeastSquaresFactor, LeastSquaresSolution, factorize, lstsq
-from pipeline.models import SampledNetworkClassifier, SampledNetworkRegressor
 from pipeline.workflows.result import open_result
+
+#: imported on first use: scikit-learn costs ~0.8 s, which a worker that runs PDE members never needs
+_LAZY = {"SampledNetworkClassifier": "pipeline.models", "SampledNetworkRegressor": "pipeline.models"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'pipeline' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "LeastSquaresFactor",

@@ -364,11 +364,18 @@ def write(path, group: str, variables: dict, region: dict) -> None:
         ds.to_zarr(zarr_store(path), group=group or None, region=region, consolidated=False, zarr_format=3)
 
 
-def open_group(path, group: str = "") -> xr.Dataset:
-    """One group of a store as a lazy dataset (unconsolidated: it may be being written)."""
+def open_group(path, group: str = "", *, dask: bool = True) -> xr.Dataset:
+    """One group of a store as a lazy dataset (unconsolidated: it may be being written).
+
+    ``dask=False``: lazily indexed NumPy instead of Dask arrays, for the small reads of a member
+    task. Computing a Dask array inside a task on a worker sends its graph to the cluster (the
+    worker's client) and secedes the task, so every read of a member's flags cost a round trip
+    through the scheduler and let another member start on the same core.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return xr.open_zarr(zarr_store(path, read_only=True), group=group or None, consolidated=False)
+        return xr.open_zarr(zarr_store(path, read_only=True), group=group or None, consolidated=False,
+                            **({} if dask else {"chunks": None}))
 
 
 def _zarr_location(path, read_only: bool = False):

@@ -10,7 +10,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import qmc
 
 __all__ = ["BoundarySample", "METHODS", "unit_cube_points"]
 
@@ -43,6 +42,8 @@ def unit_cube_points(n: int, dim: int, method: str = "uniform", seed=None) -> np
         m = max(2, int(math.floor(n ** (1.0 / dim) + 1e-9)))
         axis = (np.arange(m) + 0.5) / m
         return np.stack(np.meshgrid(*([axis] * dim), indexing="ij"), axis=-1).reshape(-1, dim)
+    from scipy.stats import qmc  # here: scipy.stats takes 0.5 s to import, which a worker may never need
+
     rng = np.random.default_rng(_seed(seed))
     engine = qmc.Sobol(dim, scramble=True, seed=rng) if method == "sobol" else qmc.Halton(dim, scramble=True, seed=rng)
     if method == "sobol":

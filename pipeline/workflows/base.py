@@ -95,13 +95,14 @@ class MemberTask:
 
     def read(self, group: str) -> dict:
         """This member's variables of ``group`` as arrays (without the member dimensions)."""
-        ds = open_group(self.path, group).isel(dict(zip(self.grid.dims, self.grid.position(self.member))))
+        where = dict(zip(self.grid.dims, self.grid.position(self.member)))
+        ds = open_group(self.path, group, dask=False).isel(where)
         return {k: v.values for k, v in ds.data_vars.items()}
 
     def done(self) -> np.ndarray:
         """This member's ``done`` flag per window (resumption)."""
-        flags = open_group(self.path, "progress")["done"].isel({d: i for d, i in
-                                                               zip(self.grid.dims, self.grid.position(self.member))})
+        where = dict(zip(self.grid.dims, self.grid.position(self.member)))
+        flags = open_group(self.path, "progress", dask=False)["done"].isel(where)
         return flags.values[: self.windows].astype(bool)
 
     def first_pending(self) -> int:

@@ -138,10 +138,17 @@ def _compute(client, tasks, progress: Progress, timeout: float = 10.0) -> list:
 
     graph = [dask.delayed(run_member, pure=False)(t) for t in tasks]
     if client is not None:
+        from distributed import wait
+
         futures = client.compute(graph)
         since = None
         while not all(f.done() for f in futures):
-            time.sleep(0.5)
+            try:  # returns the moment the last member ends (a plain sleep lost up to its length per run)
+                wait(futures, timeout=0.5)
+            except TimeoutError:
+                pass
+            except Exception:  # noqa: BLE001 - futures cancelled by a lost scheduler: told apart below
+                time.sleep(0.5)
             progress.poll()
             if client.status == "running":
                 since = None
