@@ -292,3 +292,40 @@ def test_gpu_without_cupy_is_one_clear_error_before_any_store(tmp_path, capsys):
         err = capsys.readouterr().err
         assert "compute.device=gpu needs CuPy and a CUDA device" in err and len(err.strip().splitlines()) == 1
         assert not store.exists()
+
+
+@pytest.mark.cluster
+def test_members_on_one_worker_run_one_at_a_time_and_send_no_reads_to_the_scheduler(tmp_path):
+    """Each member runs whole in its task: its reads of the store (the resumption flags) are
+    plain NumPy, so no task of theirs goes through the scheduler, and a one-thread worker never
+    runs two members at once (a Dask read inside a task seceded it and let the next one start)."""
+    from distributed import Client, LocalCluster, get_task_stream
+
+    from pipeline.config import load_workflow
+    from pipeline.workflows import run_workflow
+
+    cfg, raw = load_workflow(WORKFLOWS / "burgers.yaml", ["time.windows=2", "ensemble.members=3"])
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        with get_task_stream(client) as stream:
+            client.submit(sum, [1, 2]).result()  # the stream is recording
+            run_workflow(cfg, raw, output=str(tmp_path / "e.zarr"), scheduler=cluster.scheduler_address, quiet=True,
+                         log=lambda *a, **k: None)
+    members = sorted((s["start"], s["stop"]) for t in stream.data if str(t["key"]).startswith("run_member")
+                     for s in t["startstops"] if s["action"] == "compute")
+    assert len(members) == 3
+    assert all(later[0] >= earlier[1] for earlier, later in zip(members, members[1:])), members
+    during = [t["key"] for t in stream.data for s in t["startstops"]
+              if s["action"] == "compute" and members[0][0] < s["start"] < members[-1][1]
+              and not str(t["key"]).startswith("run_member")]
+    assert not during, during[:5]
+
+
+def test_a_worker_running_pde_members_imports_neither_scikit_learn_nor_scipy_stats():
+    code = ("import sys, pipeline.workflows.runner, pipeline.workflows.evolution, pipeline.pde; "
+            "print(sorted(m for m in ('sklearn', 'scipy.stats') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    from pipeline import SampledNetworkRegressor  # and the lazy names still resolve
+
+    assert SampledNetworkRegressor.__module__ == "pipeline.models.supervised"
