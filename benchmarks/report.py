@@ -82,8 +82,8 @@ PROBLEMS: dict[str, dict] = {
     "burgers": {
         "label": "Burgers ν = 0.01/π", "kind": "evolution", "params": {},
         "ours": [_s("width 300", True, width=300), _s("defaults (width 600)", True),
-                 _s("width 1200, 3000 points, scale 50", width=1200, n_interior=3000, weight_scale=50.0,
-                    bias_scale=50.0)],
+                 _s("width 1000, scale 90, rcond 1e-12 (benchmarks/burgers_accurate.py)", width=1000,
+                    n_interior=2000, weight_scale=90.0, bias_scale=90.0, rcond=1e-12, rtol=1e-7, atol=1e-9)],
         "classical": [("FD 1025 points + BDF", True, "fd_burgers", 1025), ("FD 2049 points + BDF", False, "fd_burgers", 2049),
                       ("FD 8193 points + BDF", False, "fd_burgers", 8193)],
         "pyrfm": [_s("space–time, 5 blocks × 2×1 patches × 100 features (Gauss–Newton)", True, Nx=2, Nt=1, Qx=20, Qt=20,

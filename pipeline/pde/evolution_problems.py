@@ -309,7 +309,9 @@ def burgers(nu=0.01 / math.pi):
         # Steep random features everywhere (ELM, scale 40) follow the shock as it forms; SWIM
         # features sampled on the smooth u0 cannot (U-SWIM/A-SWIM, one block: 2e-2 to 7e-2).
         # Over four seeds: 2.3e-4 … 7.6e-4 in ~4 s (scale 30: up to 1.7e-3).
-        # High-accuracy setting: width 1200, scale 50, 3000 points -> 1.8e-6 in ~13 s.
+        # High accuracy (benchmarks/burgers_accurate.py, seeds 0-7): width 1000, 2000 points,
+        # scale 90, rcond 1e-12, rtol 1e-7 -> median 8.7e-8 in 2.9 CPU-s, worst 3.5e-5 (the
+        # draw may leave the front without steep features; width 1200: 1.0e-7 / 1.8e-6 in 4.3).
         # Pruning keeps ~380 of the 600 features at the same rank (325) and error; the spatial
         # error dominates, so rtol 1e-5 costs no accuracy (seeds 0–7 at 400 random (x, t): median
         # 1.7e-4, worst 7.1e-4 at rtol 1e-5, 1e-6 and 1e-8), and 1500 grid points fit as well as
