@@ -267,8 +267,10 @@ def _template(spec: StoreSpec, name: str) -> xr.Dataset:
         shape = tuple(spec.sizes[d] for d in var.dims)
         dtype = np.dtype(var.dtype)
         fill = np.nan if dtype.kind == "f" else 0
-        variables[key] = (var.dims, da.full(shape, fill, chunks=_chunks(var, spec.sizes, spec.member_dims),
-                                            dtype=dtype), var.attrs)
+        # one Dask chunk, never computed (the template is written with compute=False): the zarr
+        # chunks come from the encoding, so the graph xarray builds has one task per variable
+        # instead of one per zarr chunk (thousands for an ensemble: 0.5 s of a run's serial time)
+        variables[key] = (var.dims, da.full(shape, fill, chunks=-1, dtype=dtype), var.attrs)
     coords = spec.coords if name == "" else spec.group_coords.get(name, {})
     return xr.Dataset(variables, coords={k: (d, _text_as_objects(v), a) for k, (d, v, a) in coords.items()})
 
@@ -326,7 +328,9 @@ def write_template(store, spec: StoreSpec, attrs: dict) -> None:
             if name == "":
                 ds.attrs.update(attrs)
             # "a", not "w-": a store being created holds the run's lock already (nothing else)
-            ds.to_zarr(store, group=name or None, mode="a", compute=False, consolidated=False, zarr_format=3)
+            encoding = {k: {"chunks": _chunks(v, spec.sizes, spec.member_dims)} for k, v in spec.groups[name].items()}
+            ds.to_zarr(store, group=name or None, mode="a", compute=False, consolidated=False, zarr_format=3,
+                       encoding=encoding)
             known = {k: v for k, v in spec.groups[name].items() if v.data is not None}
             if known:
                 data = xr.Dataset({k: (v.dims, np.asarray(v.data, dtype=v.dtype)) for k, v in known.items()})
