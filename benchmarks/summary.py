@@ -1,0 +1,390 @@
+"""The README's table of measured results ("Measured on the … development machine"), generated
+from the benchmarks' JSON in ``benchmarks/results/``.
+
+    python -m benchmarks.summary            # print the table
+    python -m benchmarks.summary --readme   # rewrite the README between the markers
+
+One small function per row reads its JSON file(s) and formats the row from the numbers there:
+errors with two significant digits (``1.2e-4``), seconds and ratios as the row needs them.
+Every number of a row, the comparison column included, comes from the row's files (the test
+``tests/test_summary.py`` checks it).  A row whose file is missing is left out, with a line
+saying so.  Nothing is solved here: the benchmark scripts write the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+README = HERE.parent / "README.md"
+START, END = "<!-- measured:start -->", "<!-- measured:end -->"
+
+
+# ------------------------------------------------------------------------------ formatting
+def sci(value: float, digits: int = 2) -> str:
+    """``digits`` significant digits in scientific notation, the README's way: 1.2e-4."""
+    mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def count(value: float) -> str:
+    """A round size as a power of ten: 200000 → 2e5."""
+    return sci(value, 1)
+
+
+def seconds(value: float) -> str:
+    """Seconds: one decimal below 100 s, whole seconds above."""
+    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+def factor(value: float) -> str:
+    """A large factor: whole below 1000, two significant digits above (7453 → 7500)."""
+    return f"{value:.0f}" if value < 1000 else f"{float(f'{value:.2g}'):.0f}"
+
+
+def spread(values: list[str]) -> str:
+    """``a–b`` from the first to the last of formatted values, or one where they all read the same."""
+    unique = list(dict.fromkeys(values))
+    return unique[0] if len(unique) == 1 else f"{unique[0]}–{unique[-1]}"
+
+
+def joined(values: list[str]) -> str:
+    """``a / b`` over formatted values, or one where they all read the same."""
+    return " / ".join(dict.fromkeys(values))
+
+
+def seeds(rows: list[dict]) -> str:
+    """``seeds 0–7`` from the seeds of the runs."""
+    found = sorted({r["seed"] for r in rows})
+    return f"seed {found[0]}" if len(found) == 1 else f"seeds {found[0]}–{found[-1]}"
+
+
+def _one(rows: list[dict], **match) -> dict:
+    return next(r for r in rows if all(r.get(k) == v for k, v in match.items()))
+
+
+# ------------------------------------------------------------------------------ rows
+# Each returns (comparison, result) from ``d``: the parsed JSON of its files, by name.
+def lstsq(d: dict) -> tuple[str, str]:
+    j = d["lstsq_vs_lapack"]
+    s, (rows, cols) = j["summary"], j["shape"]
+    ref = _one(j["contenders"], solver="numpy", threads=1)
+    ours = _one(j["contenders"], solver="pipeline")
+    what = f"least squares {count(rows)} × {cols}, vs `numpy.linalg.lstsq` at {ref['threads']} BLAS thread"
+    result = (f"{s['cpu_ratio_vs_numpy']:.2f}× the CPU time, {s['peak_memory_ratio_vs_numpy']:.2f}× the peak "
+              f"memory ({ours['peak_gb']:.2f} vs {ref['peak_gb']:.2f} GB), same residual to "
+              f"{sci(s['residual_rel_diff_vs_numpy'])}")
+    return what, result
+
+
+def out_of_core(d: dict) -> tuple[str, str]:
+    r = d["out_of_core"]["result"]
+    what = f"out of core, {count(r['rows'])} × {r['cols']} ({r['matrix_gb']:.0f} GB never formed)"
+    return what, f"{r['wall_s']:.1f} s wall, {r['cpu_s']:.0f} CPU-s, peak {r['peak_gb']:.2f} GB"
+
+
+def _regressor(d: dict, n: int) -> tuple[str, list[dict], list[dict]]:
+    j = d["regressor_vs_swimnetworks"]
+    matches = j["summary"][str(n)]
+    accuracy = ", same or better accuracy" if all(m["matched"] for m in matches) else ""
+    return f"regressor vs `swimnetworks`, {n // 1000}k × {j['width']}{accuracy}", matches, j["contenders"]
+
+
+def regressor_100k(d: dict) -> tuple[str, str]:
+    what, matches, contenders = _regressor(d, 100_000)
+    m = matches[0]
+    exact = _one(contenders, label="pipeline, exact", n=100_000, rcond=m["reference_rcond"])
+    result = (f"{m['speedup']:.1f}× faster with `prune={m['ours']['prune']:g}`, {m['peak_ratio']:.2f}× the "
+              f"peak memory (exact solve: {exact['speedup']:.1f}×, {exact['peak_ratio']:.2f}×)")
+    return what, result
+
+
+def regressor_50k(d: dict) -> tuple[str, str]:
+    what, matches, _ = _regressor(d, 50_000)
+    against = [f"{m['speedup']:.1f}×{' faster' if i == 0 else ''} against its `rcond={m['reference_rcond']:g}` run"
+               for i, m in enumerate(matches)]
+    memory = joined([f"{m['peak_ratio']:.2f}×" for m in matches])
+    return what, f"{', '.join(against)}; {memory} memory"
+
+
+def poisson(d: dict) -> tuple[str, str]:
+    rows = d["static_pde"]["poisson"]
+
+    def best(prefix: str) -> dict:
+        return min((r for r in rows if r["method"].startswith(prefix)), key=lambda r: r["rel_l2"])
+
+    ours, fd, dx = best("sampled network"), best("finite differences"), best("DeepXDE")
+    result = (f"{sci(ours['rel_l2'])} in {seconds(ours['cpu_s'])} CPU-s; 5-point FD {sci(fd['rel_l2'])} in "
+              f"{seconds(fd['cpu_s'])} CPU-s; DeepXDE {sci(dx['rel_l2'])} in {seconds(dx['cpu_s'])} CPU-s")
+    return "Poisson sin πx sin πy (`static_pde.py`)", result
+
+
+def high_dim(d: dict) -> tuple[str, str]:
+    rows = d["high_dim"]["rows"]
+    ridge_p = next(r for r in d["static_pde"]["high_dim"] if r["basis"].startswith("ridge: sine"))
+    dim = ridge_p["problem"].split("=")[-1]
+    ridge_h = next(r for r in d["evolution_pde"]["rows"] if r["problem"] == f"heat_gaussian d={dim}"
+                   and "sine ridge" in r["method"])
+    p, h = _one(rows, problem="poisson", label="defaults"), _one(rows, problem="heat", label="defaults")
+    in_time = ", exact in time" if h["resolved_settings"].get("method") == "exact" else ""
+    what = (f"d = {dim} Gaussians at the defaults, {seeds(p['runs'] + h['runs'])} (`high_dim.py`; ridge "
+            "features: `static_pde.py`, `evolution_pde.py` `--only-high-dim`)")
+    result = (f"Poisson median {sci(p['median_rel_l2'])}, worst {sci(p['worst_rel_l2'])} in "
+              f"{p['median_cpu_s']:.2f} CPU-s (sine ridge features, width {ridge_p['width']}: "
+              f"{sci(ridge_p['rel_l2'])}); heat median {sci(h['median_rel_l2'])}, worst {sci(h['worst_rel_l2'])} "
+              f"in {h['median_cpu_s']:.2f} CPU-s{in_time} (sine ridge features, width "
+              f"{ridge_h['method'].rsplit('width ', 1)[-1]}: {sci(ridge_h['rel_l2'])} in {ridge_h['wall_s']:.0f} s)")
+    return what, result
+
+
+def _classical(method: str) -> str:
+    """'classical MOL: FFT, 64 modes + RK45' → 'FFT + RK45'; 'FD 8193 points + BDF' → 'FD 8193 + BDF'."""
+    return re.sub(r", \d+ modes", "", method.removeprefix("classical MOL: ")).replace(" points", "")
+
+
+def _errors_in(rows: list[dict]) -> str:
+    """``e1 / e2 in s1 / s2 s`` (wall seconds)."""
+    return (f"{' / '.join(sci(r['rel_l2']) for r in rows)} in "
+            f"{' / '.join(format(r['wall_s'], '.1f') for r in rows)} s")
+
+
+def advection(d: dict) -> tuple[str, str]:
+    rows = [r for r in d["evolution_pde"]["rows"] if r["problem"].startswith("advection")]
+    problems = list(dict.fromkeys(r["problem"] for r in rows))
+    ours = [_one(rows, problem=p, method="sampled network (this library)") for p in problems]
+    mol = [r for r in rows if r["method"].startswith("classical")]
+    dx = [r for r in rows if r["method"].startswith("DeepXDE")]
+    labels = " / ".join(p.removeprefix("advection ").replace("beta", "β").replace("=", " = ") for p in problems)
+    result = (f"{_errors_in(ours)}; {joined([_classical(r['method']) for r in mol])} "
+              f"{joined([sci(r['rel_l2']) for r in mol])}")
+    if dx:
+        result += f"; DeepXDE {' / '.join(format(r['rel_l2'], '.2f') for r in dx)}"
+    return f"advection {labels} (`evolution_pde.py`)", result
+
+
+def burgers(d: dict) -> tuple[str, str]:
+    rows = [r for r in d["evolution_pde"]["rows"] if r["problem"] == "burgers"]
+    default = next(r for r in d["defaults"]["rows"] if r["problem"] == "burgers" and "0.01" in r["params"])
+    ours = _one(rows, method="sampled network (this library)")
+    mol = next(r for r in rows if r["method"].startswith("classical"))
+    dx = next((r for r in rows if r["method"].startswith("DeepXDE")), None)
+    result = (f"{_errors_in([ours])} (the current defaults: {_errors_in([default])}, `defaults.py`; high "
+              f"accuracy: the next row); {_classical(mol['method'])} {_errors_in([mol])}")
+    if dx:
+        result += f"; DeepXDE {sci(dx['rel_l2'])}"
+    return f"Burgers ν = {default['params'].split('=', 1)[1].replace('pi', 'π')}", result
+
+
+def burgers_accurate(d: dict) -> tuple[str, str]:
+    j = d["burgers_accurate"]
+    parts = [f"the paper: {sci(j['paper']['rel_l2'], 3)} in {j['paper']['seconds']:.2f} s"]
+    for s in j["summary"]:
+        within = (f" ({s['seeds_within_paper']} of {s['seeds']} seeds at or below the paper's error)"
+                  if s["seeds_within_paper"] else "")
+        parts.append(f"{s['contender']}: median {sci(s['median_rel_l2_grid'])}, worst "
+                     f"{sci(s['worst_rel_l2_grid'])}{within} in {s['median_cpu_s']:.2f} CPU-s "
+                     f"(worst {s['worst_cpu_s']:.2f})")
+    what = (f"Burgers at high accuracy against the paper's figure, {seeds(j['runs'])}, rel. L2 on the "
+            "evaluation grid (`burgers_accurate.py`)")
+    return what, "; ".join(parts)
+
+
+def burgers_hyper(d: dict) -> tuple[str, str]:
+    j = d["burgers_hyper"]
+    s = {r["contender"]: r for r in j["summary"]}
+    now, before, hyper = s["now"], s["before"], s["now, hyper-reduced"]
+    points = joined([str(p) for p in sorted({r["rows"] for r in j["rows"] if r["contender"] == "before"})])
+    result = (f"defaults: median {sci(now['median_rel_l2'])}, worst {sci(now['worst_rel_l2'])} at "
+              f"{j['cpu_ratio_now_over_before']:.2f}× the CPU of the previous defaults ({points} points, "
+              f"differenced Jacobian: {sci(before['median_rel_l2'])} / {sci(before['worst_rel_l2'])}); forced "
+              f"hyper-reduction: {sci(hyper['median_rel_l2'])} / {sci(hyper['worst_rel_l2'])} at "
+              f"{j['cpu_ratio_hyper_over_before']:.2f}×")
+    return f"Burgers, {seeds(j['rows'])} at random (x, t) (`burgers_hyper.py`)", result
+
+
+def large_evolution(d: dict) -> tuple[str, str]:
+    j = d["large_evolution"]
+    h, e = _one(j["contenders"], contender="hyper"), _one(j["contenders"], contender="exact")
+    name = "2-D Allen–Cahn" if j["problem"] == "allen_cahn_2d" else j["problem"]
+    what = f"{name}, {count(j['rows_requested'])} rows × {h['width']} neurons (`large_evolution.py`)"
+    result = (f"hyper-reduced: {sci(h['rel_l2'])}, peak {h['peak_rss_gb']:.2f} GB, {sci(h['rhs_cpu_s'])} CPU-s "
+              f"per right-hand side, {h['wall_s']:.0f} s wall; exact term: {sci(e['rel_l2'])}, peak "
+              f"{e['peak_rss_gb']:.2f} GB, {sci(e['rhs_cpu_s'])} CPU-s ({j['rhs_cpu_ratio_exact_over_hyper']:.1f}× "
+              f"more per right-hand side), {e['wall_s']:.0f} s wall")
+    return what, result
+
+
+def wave_beam(d: dict) -> tuple[str, str]:
+    rows, problems = d["evolution_pde"]["rows"], ("wave_1d", "beam_dynamic")
+    ours = [_one(rows, problem=p, method="sampled network (this library)") for p in problems]
+    fd = [next(r for r in rows if r["problem"] == p and r["method"].startswith("classical")) for p in problems]
+    return "wave / dynamic beam", f"{_errors_in(ours)}; FD {' / '.join(sci(r['rel_l2']) for r in fd)}"
+
+
+HAMILTONIAN = {"pendulum": "pendulum", "lotka_volterra": "Lotka–Volterra", "double_pendulum": "double pendulum"}
+
+
+def hamiltonian(d: dict) -> tuple[str, str]:
+    rows, parts = d["hamiltonian"]["rows"], []
+    for system in dict.fromkeys(r["system"] for r in rows):
+        mine = [r for r in rows if r["system"] == system]
+        ours = min((r for r in mine if r["method"].startswith("sampled")), key=lambda r: r["rel_l2"])
+        hnn = next(r for r in mine if r["method"].startswith("HNN"))
+        parts.append(f"{HAMILTONIAN.get(system, system)} {sci(ours['rel_l2'])} vs {sci(hnn['rel_l2'])} at "
+                     f"1/{ours['cpu_ratio']:.0f}" + ("" if parts else " of the CPU time"))
+    return "Hamiltonian networks vs back-propagation HNN (`hamiltonian.py`)", "; ".join(parts)
+
+
+def lti(d: dict) -> tuple[str, str]:
+    rows = [r for r in d["lti"]["rows"] if "states)" in r["system"]]
+    states = re.search(r"\((\d+) states\)", rows[0]["system"]).group(1)
+    parts = [f"{r['system'].rsplit(', ', 1)[-1]} {sci(r['rel_l2'])}, {factor(r['speedup'])}×"
+             + ("" if i else " faster simulation") for i, r in enumerate(rows)]
+    return f"LTI networks vs `lsim`, {states} states (`lti.py`)", "; ".join(parts)
+
+
+def store_evaluate(d: dict) -> tuple[str, str]:
+    j = d["store_evaluate"]
+    r = next(r for r in j["rows"] if "random" in r["case"])
+    result = (f"{r['evaluate_cpu_s']:.2f} CPU-s (integrating again: {r['integrate_again_cpu_s']:.2f} CPU-s), "
+              f"{sci(r['max_difference'])} from a fresh integration")
+    return f"stored {Path(j['workflow']).stem.capitalize()} run at {r['case']} (`store_evaluate.py`)", result
+
+
+def large_static(d: dict) -> tuple[str, str]:
+    j = d["large_static"]
+    one, two = _one(j["rows"], workers=1), _one(j["rows"], workers=2)
+    what = (f"one static member of {count(two['rows'])} rows × {two['width']} neurons, "
+            f"{j['design_gb_if_formed']:.0f} GB if formed (`large_static.py`)")
+    result = (f"2 workers / 1 worker wall {two['wall_ratio_2_over_1']:.2f} ({two['wall_s']:.1f} s vs "
+              f"{one['wall_s']:.1f} s; 1 worker: {sum(one['worker_cpu_s']):.0f} CPU-s), smallest worker CPU "
+              f"share {two['cpu_share_min']:.2f}, peak {two['peak_rss_gb_max']:.2f} GB per worker (one worker: "
+              f"{one['peak_rss_gb_max']:.2f} GB), rel. L2 {sci(two['rel_l2'])}")
+    return what, result
+
+
+def blas_threads(d: dict) -> tuple[str, str]:
+    j, case = d["blas_threads"], "evolve(burgers)"
+    env = _one(j["rows"], case=case, contender="default env")
+    unpinned = _one(j["rows"], case=case, contender="default env, unpinned")
+    result = (f"`{case}` from a plain process: {env['cpu_ratio']:.2f}× the CPU seconds of one BLAS thread by "
+              f"the environment (entry points unpinned: {unpinned['cpu_ratio']:.2f}×)")
+    return f"BLAS threads on a loaded {j['machine']['cpus']}-core machine (`blas_threads.py`)", result
+
+
+def ensemble(d: dict) -> tuple[str, str]:
+    """Both schemas: one run per cluster size (before), or a cold and a warm run each (``start``)."""
+    rows = d["ensemble_throughput"]["rows"]
+    parts = []
+    for start in dict.fromkeys(r.get("start") for r in rows):
+        one, two = _one(rows, workers=1, start=start), _one(rows, workers=2, start=start)
+        parts.append(f"{start + ': ' if start else ''}{one['members_per_minute']:.1f} → "
+                     f"{two['members_per_minute']:.1f} members/min (efficiency {two['scaling_efficiency']:.2f})")
+    result = f"1 → 2 workers{', ' if rows[0].get('start') else ': '}{'; '.join(parts)}"
+    shares = spread([format(100 * s, ".1f") for s in sorted(r["write_share"] for r in rows)])
+    result += f"; store writes {shares} % of the member time"
+    if all("serial_s" in r for r in rows):
+        serial = spread([format(s, ".1f") for s in sorted(r["serial_s"] for r in rows)])
+        result += f", serial time on the client {serial} s"
+    return f"ensemble throughput, {rows[0]['members']} Burgers members (`ensemble_throughput.py`)", result
+
+
+#: (the JSON files a row reads, its function), in the table's order
+ROWS = [
+    (("lstsq_vs_lapack",), lstsq),
+    (("out_of_core",), out_of_core),
+    (("regressor_vs_swimnetworks",), regressor_100k),
+    (("regressor_vs_swimnetworks",), regressor_50k),
+    (("static_pde",), poisson),
+    (("high_dim", "static_pde", "evolution_pde"), high_dim),
+    (("evolution_pde",), advection),
+    (("evolution_pde", "defaults"), burgers),
+    (("burgers_accurate",), burgers_accurate),
+    (("burgers_hyper",), burgers_hyper),
+    (("large_evolution",), large_evolution),
+    (("evolution_pde",), wave_beam),
+    (("hamiltonian",), hamiltonian),
+    (("lti",), lti),
+    (("store_evaluate",), store_evaluate),
+    (("large_static",), large_static),
+    (("blas_threads",), blas_threads),
+    (("ensemble_throughput",), ensemble),
+]
+
+
+# ------------------------------------------------------------------------------ table and README
+def load(names, results: Path = RESULTS) -> dict | None:
+    """The named JSON files of ``results``, or None where one is missing."""
+    paths = {n: results / f"{n}.json" for n in names}
+    if not all(p.is_file() for p in paths.values()):
+        return None
+    return {n: json.loads(p.read_text(encoding="utf-8")) for n, p in paths.items()}
+
+
+def rows(results: Path = RESULTS) -> tuple[list[tuple[str, str]], list[str]]:
+    """The table's ``(comparison, result)`` rows, and a line for every row left out."""
+    out, missing = [], []
+    for names, fn in ROWS:
+        data = load(names, results)
+        if data is None:
+            absent = ", ".join(f"{n}.json" for n in names if not (results / f"{n}.json").is_file())
+            missing.append(f"row '{fn.__name__}' left out: {absent} missing in {results}")
+            continue
+        out.append(fn(data))
+    return out, missing
+
+
+def cores(results: Path = RESULTS) -> str:
+    found = sorted({json.loads(p.read_text(encoding="utf-8")).get("machine", {}).get("cpus")
+                    for names, _ in ROWS for n in names if (p := results / f"{n}.json").is_file()} - {None})
+    return "/".join(str(c) for c in found) or "?"
+
+
+def table(results: Path = RESULTS) -> str:
+    lines = ["| comparison | result |", "|---|---|"]
+    return "\n".join(lines + [f"| {c} | {r} |" for c, r in rows(results)[0]])
+
+
+def readme_section(results: Path = RESULTS) -> str:
+    """The README's section between the markers (markers included), from the JSON alone."""
+    intro = (f"Measured on the {cores(results)}-core development machine (`benchmarks/results/*.json` hold the full "
+             "runs); this table is generated from them by `python -m benchmarks.summary --readme` (do not edit it "
+             "by hand):")
+    return "\n".join([START, intro, "", table(results), END])
+
+
+def readme_section_in(text: str) -> str:
+    return text[text.index(START): text.index(END) + len(END)]
+
+
+def update_readme(readme: Path = README, results: Path = RESULTS) -> bool:
+    """Replace the marked section of the README; True when it changed."""
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.index(START), text.index(END) + len(END)
+    new = text[:start] + readme_section(results) + text[end:]
+    if new != text:
+        readme.write_text(new, encoding="utf-8")
+    return new != text
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--readme", action="store_true",
+                        help=f"rewrite the README's section between {START} and {END}")
+    args = parser.parse_args(argv)
+    for line in rows()[1]:
+        print(line, file=sys.stderr)
+    if args.readme:
+        changed = update_readme()
+        print(f"{README}: section {'rewritten' if changed else 'already up to date'}")
+    else:
+        print(table())
+
+
+if __name__ == "__main__":
+    main()

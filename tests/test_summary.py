@@ -1,0 +1,153 @@
+"""The README's table of measured results (``python -m benchmarks.summary``) is generated from the
+committed JSON of ``benchmarks/results/``, and every number of a row comes from that row's files.
+
+Fast: nothing is solved; the generator only reads JSON.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _load_summary_module():
+    spec = importlib.util.spec_from_file_location("benchmarks_summary_under_test", ROOT / "benchmarks" / "summary.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+summary = _load_summary_module()
+
+NUMBER = r"\d+(?:\.\d+)?(?:e[-+]?\d+)?"
+#: a number of the README's text: not part of a word (``L2``, ``high_dim``) nor of a longer number
+TEXT_NUMBER = re.compile(rf"(?<![\w.])({NUMBER})(k(?![\w]))?")
+PERCENT = re.compile(rf"(?<![\w.])({NUMBER})(?:–({NUMBER}))? ?%")
+
+
+def _json_numbers(node) -> list[float]:
+    """Every number of a parsed JSON document: its values, and the numbers inside its strings and keys."""
+    out = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            out += _json_numbers(key) + _json_numbers(value)
+    elif isinstance(node, list):
+        for value in node:
+            out += _json_numbers(value)
+    elif isinstance(node, str):
+        out += [float(x) for x in re.findall(NUMBER, node)]
+    elif isinstance(node, (int, float)) and not isinstance(node, bool) and math.isfinite(node):
+        out.append(float(node))
+    return out
+
+
+def _rounds_to(value: float, figure: str) -> bool:
+    """Whether ``value`` written to the precision of ``figure`` reads ``figure``."""
+    quoted = float(figure)
+    if "e" in figure:
+        mantissa = figure.split("e")[0]
+        digits = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        return math.isclose(float(f"{value:.{digits}e}"), quoted, rel_tol=1e-12)
+    if "." in figure:
+        decimals = len(figure.split(".")[1])
+    else:  # an integer: its last non-zero digit sets the precision (7500 → hundreds)
+        decimals = -(len(figure) - len(figure.rstrip("0"))) if figure.strip("0") else 0
+    return math.isclose(round(value, decimals), quoted, rel_tol=1e-12, abs_tol=1e-12)
+
+
+def _unsupported(text: str, numbers: list[float]) -> list[str]:
+    """The numbers of ``text`` that no number of ``numbers`` rounds to (percentages: 100 × a share)."""
+    missing = []
+    for match in PERCENT.finditer(text):
+        missing += [f"{f} %" for f in match.groups() if f and not any(_rounds_to(100 * v, f) for v in numbers)]
+    for figure, thousands in TEXT_NUMBER.findall(PERCENT.sub(" ", text)):
+        scale = 1000 if thousands else 1
+        if not any(_rounds_to(v / scale, figure) for v in numbers):
+            missing.append(figure + thousands)
+    return missing
+
+
+@pytest.fixture(scope="module")
+def generated() -> list[tuple[str, str]]:
+    rows, missing = summary.rows()
+    assert not missing, missing  # every row's JSON is committed
+    return rows
+
+
+def test_the_readme_table_is_generated_from_the_json():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert text.count(summary.START) == 1 and text.count(summary.END) == 1
+    assert summary.readme_section_in(text) == summary.readme_section(), (
+        "the README's table of measured results is stale: run `python -m benchmarks.summary --readme`")
+    assert text.index("## Benchmarks") < text.index(summary.START) < text.index("<!-- report:start -->")
+    assert "python -m benchmarks.summary --readme" in summary.readme_section()
+
+
+def test_every_number_of_a_row_comes_from_its_json(generated):
+    assert len(generated) == len(summary.ROWS)
+    bad = []
+    for (names, fn), (comparison, result) in zip(summary.ROWS, generated):
+        numbers = _json_numbers(summary.load(names))
+        bad += [f"{fn.__name__}: {f}" for f in _unsupported(f"{comparison} | {result}", numbers)]
+    assert not bad, "numbers in the table that the row's JSON does not hold:\n  " + "\n  ".join(bad)
+
+
+def test_the_number_check_catches_a_number_not_in_the_json():
+    numbers = [2.6910263376364888e-05, 0.0970857, 100000.0, 77.28]
+    assert _unsupported("2.7e-5, 9.7 %, 100k × 77", numbers) == []
+    assert _unsupported("2.8e-5, 13 %, 50k, L2 in 1.3 s", numbers) == ["13 %", "2.8e-5", "50k", "1.3"]
+
+
+def _ensemble(new_schema: bool) -> dict:
+    """An ``ensemble_throughput.json`` as ``benchmarks/ensemble_throughput.py`` writes it, or as before."""
+    rows = []
+    for workers, start, rate, share, serial in ((1, "cold", 11.03, 0.1012, 1.31), (1, "warm", 13.41, 0.0934, 0.82),
+                                                 (2, "cold", 16.52, 0.1077, 1.46), (2, "warm", 20.17, 0.0898, 0.93)):
+        rows.append({"workers": workers, "start": start, "members": 8, "wall_s": 480 / rate, "members_per_minute": rate,
+                     "serial_s": serial, "client_cpu_s": 2.5, "member_seconds_mean": 3.7, "write_share": share,
+                     "rel_l2": 2.69e-4})
+    for row in rows[2:]:
+        row["scaling_efficiency"] = row["members_per_minute"] / rows[rows.index(row) - 2]["members_per_minute"] / 2
+    if not new_schema:
+        rows = [{k: v for k, v in r.items() if k not in ("start", "serial_s")} for r in rows if r["start"] == "cold"]
+    return {"ensemble_throughput": {"rows": rows, "load_average": [0.91, 1.42, 1.63]}}
+
+
+@pytest.mark.parametrize("new_schema", [True, False], ids=["cold-and-warm", "one-run-per-size"])
+def test_the_ensemble_row_reads_both_schemas(new_schema):
+    data = _ensemble(new_schema)
+    comparison, result = summary.ensemble(data)
+    assert not _unsupported(f"{comparison} | {result}", _json_numbers(data))
+    assert "11.0 → 16.5 members/min (efficiency 0.75)" in result
+    if new_schema:
+        assert "cold: 11.0" in result and "warm: 13.4 → 20.2 members/min (efficiency 0.75)" in result
+        assert "store writes 9.0–10.8 % of the member time, serial time on the client 0.8–1.5 s" in result
+    else:
+        assert "warm" not in result and "cold" not in result and result.count("efficiency") == 1
+
+
+def test_a_row_without_its_json_is_left_out_with_a_line(tmp_path):
+    shutil.copy(RESULTS / "lti.json", tmp_path / "lti.json")
+    rows, missing = summary.rows(tmp_path)
+    assert rows == [summary.lti(summary.load(("lti",)))]
+    assert len(missing) == len(summary.ROWS) - 1
+    assert any("burgers_accurate.json missing" in line for line in missing)
+    assert summary.table(tmp_path).count("\n") == 2  # header, rule, the one row
+
+
+def test_update_readme_touches_only_the_marked_section(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\nbefore\n\n{summary.START}\nold text\n{summary.END}\n\nafter\n", encoding="utf-8")
+    assert summary.update_readme(readme)
+    text = readme.read_text(encoding="utf-8")
+    assert text.startswith("# title\n\nbefore\n\n") and text.endswith("\n\nafter\n")
+    assert summary.readme_section_in(text) == summary.readme_section()
+    assert not summary.update_readme(readme)  # a second run changes nothing
