@@ -39,7 +39,7 @@ def _flat(values: np.ndarray, lead: int) -> np.ndarray:
 def run_metrics(path, member_dims: tuple, results: list[dict], extra: dict, seconds: tuple) -> dict:
     """Per-member errors and seconds, the error of each sweep point's ensemble mean, spread vs error."""
     lead = len(member_dims)
-    diag = open_group(path, "diagnostics")
+    diag = open_group(path, "diagnostics", dask=False)  # a few numbers per member: no graph
     rel = _flat(diag["rel_l2"].values, lead)
     stages = diag["stage"].values.tolist()
     wall, cpu = _flat(diag["wall_seconds"].values, lead), _flat(diag["cpu_seconds"].values, lead)
