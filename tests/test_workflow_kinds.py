@@ -314,7 +314,8 @@ def test_members_on_one_worker_run_one_at_a_time_and_send_no_reads_to_the_schedu
     members = sorted((s["start"], s["stop"]) for t in stream.data if str(t["key"]).startswith("run_member")
                      for s in t["startstops"] if s["action"] == "compute")
     assert len(members) == 3
-    assert all(later[0] >= earlier[1] for earlier, later in zip(members, members[1:])), members
+    # (the stream's stamps may overlap by milliseconds; the Dask reads overlapped members by seconds)
+    assert all(later[0] >= earlier[1] - 0.1 for earlier, later in zip(members, members[1:])), members
     during = [t["key"] for t in stream.data for s in t["startstops"]
               if s["action"] == "compute" and members[0][0] < s["start"] < members[-1][1]
               and not str(t["key"]).startswith("run_member")]
