@@ -71,6 +71,38 @@ def test_the_interface_system_matches_its_matrix_and_both_solvers_agree():
         assert np.linalg.norm(got - exact) < 1e-10 * np.linalg.norm(exact) * np.linalg.cond(dense)
 
 
+def test_the_block_matrix_adds_blocks_at_one_place_and_skips_empty_blocks():
+    from pipeline.linalg.interface import _block_matrix
+
+    rng = np.random.default_rng(3)
+    sizes = [3, 0, 5, 2]  # a box without coarse vectors gives an empty block
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    entries = [(int(i), int(j), rng.standard_normal((sizes[i], sizes[j]))) for i, j in rng.integers(0, 4, (12, 2))]
+    entries += [(2, 2, rng.standard_normal((5, 5))), (2, 2, rng.standard_normal((5, 5)))]  # a periodic self-face
+    dense = np.zeros((offsets[-1], offsets[-1]))
+    for i, j, block in entries:
+        dense[offsets[i]:offsets[i + 1], offsets[j]:offsets[j + 1]] += block
+    got = _block_matrix(entries, offsets)
+    got.check_format(full_check=True)
+    assert got.format == "csc" and got.has_sorted_indices and got.indices.dtype == np.int32
+    assert np.array_equal(got.toarray(), dense)
+
+
+def test_a_box_returns_its_traces_as_arrays_of_their_own():
+    """A view of the box's whole factor ``QU`` would keep all its rows alive on the worker."""
+    import dask
+
+    from pipeline.pde import partitioned
+
+    problem = get_problem("poisson_waves", waves=1.0)
+    part, settings, activation, sampler = partitioned.prepare_partition(problem, 2, dict(WAVES))
+    with dask.config.set(scheduler="synchronous"):
+        factored = partitioned.factor_partition(problem, part, settings, activation, sampler)
+    for result in factored.results:
+        assert "P" not in result and result["coarse"].base is None
+        assert all(f.base is None for f in result["F"].values())
+
+
 def test_boxes_glued_by_continuity_rows_match_the_exact_solution():
     problem = get_problem("poisson_waves", waves=1.0)
     solution = solve_partitioned(problem, 2, **WAVES)

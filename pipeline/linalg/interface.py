@@ -18,6 +18,7 @@ Two solvers, both with memory linear in the number of blocks:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,7 +79,6 @@ class InterfaceSystem:
         """``M⁻¹ = I + Z (Zᵀ N Z)⁻¹ Zᵀ``: the two-level additive preconditioner (the block-diagonal
         part of ``N`` is the identity already; ``Z``, block-diagonal, holds the modes of small
         eigenvalues, and ``Zᵀ N Z`` is sparse like ``N`` and factored once by SuperLU)."""
-        import scipy.sparse as sp
         import scipy.sparse.linalg as spla
 
         z_blocks = self.coarse
@@ -88,7 +88,14 @@ class InterfaceSystem:
             g_lo, g_up = c.f_lower @ z_blocks[c.lower], c.f_upper @ z_blocks[c.upper]
             entries += [(c.lower, c.upper, -(g_lo.T @ g_up)), (c.upper, c.lower, -(g_up.T @ g_lo))]
         coarse = _block_matrix(entries, p)
-        lu = spla.splu(coarse, permc_spec="MMD_AT_PLUS_A")  # symmetric ordering: 0.74× the fill of COLAMD
+        del entries
+        # Zᵀ N Z is symmetric positive definite: a symmetric ordering (0.74× the fill of COLAMD)
+        # and pivots kept on the diagonal, so the ordering's fill is what SuperLU gets; with
+        # partial pivoting the LU of 20 × 20 boxes (43 000 unknowns) took 122 s and 2.1 GB
+        # instead of 10 s and 0.75 GB (docs/design.md §3.6)
+        lu = spla.splu(coarse, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.001,
+                       options={"SymmetricMode": True})
+        del coarse
 
         def apply(v):
             v = np.asarray(v, dtype=float).ravel()
@@ -147,12 +154,33 @@ class InterfaceSystem:
 
 def _block_matrix(entries, offsets):
     """A square CSC matrix of dense blocks ``(i, j, block)`` at rows/columns ``offsets[i]`` and
-    ``offsets[j]``; blocks at the same place add up (a box glued to itself by a periodic face)."""
+    ``offsets[j]``; blocks at the same place add up (a box glued to itself by a periodic face).
+
+    Written straight into CSC arrays (8 bytes of value and 4 of row index an entry): COO
+    triplets with 64-bit indices and SciPy's conversion took 1.2 GB on top for the 0.27 GB
+    coarse matrix of 20 × 20 boxes (docs/design.md §3.6).
+    """
     import scipy.sparse as sp
 
-    rows, cols, vals = [np.empty(0, np.int64)], [np.empty(0, np.int64)], [np.empty(0)]
-    for i, j, block in entries:
-        r, q = np.meshgrid(np.arange(offsets[i], offsets[i + 1]), np.arange(offsets[j], offsets[j + 1]), indexing="ij")
-        rows.append(r.ravel()), cols.append(q.ravel()), vals.append(np.asarray(block).ravel())
-    n = int(offsets[-1])
-    return sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    offsets = np.asarray(offsets, dtype=np.int64)
+    n, sizes = int(offsets[-1]), np.diff(offsets)
+    summed = {}
+    for i, j, block in entries:  # keyed (column, row): sorted, the blocks come in CSC order
+        key = (int(j), int(i))
+        summed[key] = summed[key] + block if key in summed else np.asarray(block, dtype=float)
+    height = np.zeros(len(sizes), dtype=np.int64)  # rows held by each block column
+    for j, i in summed:
+        height[j] += sizes[i]
+    nnz = int(height @ sizes)
+    index = np.int32 if max(n, nnz) < 2**31 else np.int64
+    data, indices, indptr = np.empty(nnz), np.empty(nnz, dtype=index), np.zeros(n + 1, dtype=index)
+    indptr[1:] = np.cumsum(np.repeat(height, sizes))
+    for j, column in itertools.groupby(sorted(summed), key=lambda key: key[0]):
+        column = [i for _, i in column]
+        rows = np.concatenate([np.arange(offsets[i], offsets[i + 1], dtype=index) for i in column])
+        start, width = int(indptr[offsets[j]]), int(sizes[j])
+        indices[start:start + width * len(rows)] = np.tile(rows, width)
+        out = data[start:start + width * len(rows)].reshape(width, len(rows))  # the columns' values, row-major
+        for i, row in zip(column, np.cumsum([0] + [sizes[i] for i in column[:-1]]), strict=True):
+            out[:, row:row + sizes[i]] = summed.pop((j, i)).T
+    return sp.csc_matrix((data, indices, indptr), shape=(n, n))

@@ -103,8 +103,9 @@ def trace_rows(network, points, operators, weights):
     return np.concatenate(blocks, axis=0)
 
 
-def factor_box(job: _Job) -> dict:
-    """One box's small factors: ``P = V S⁻¹``, the orthonormal traces per face, ``h``, the basis."""
+def factor_box(job: _Job) -> tuple[np.ndarray, dict]:
+    """One box's small factors: ``P = V S⁻¹`` and the interface part (the orthonormal traces per
+    face, ``h``, the coarse vectors, the basis)."""
     layer = local_layer(job)
     network = SampledNetwork((layer,))
     rows = np.concatenate([_group_rows(packed, network, group) * group.weight
@@ -120,10 +121,11 @@ def factor_box(job: _Job) -> dict:
     group, interior = job.groups[0]  # the PDE group comes first among the rows, with weight 1
     projected = [qu[: len(interior)].T @ (_group_rows(interior, network, replace(group, operators=(op,)),
                                                       with_rhs=False) @ basis_map) for op in job.operators]
-    return {
+    # copies, not views of qu: a view would keep all of qu (the box's rows) alive on the worker
+    return basis_map, {
         "index": job.index, "layer": layer, "rank": rank, "condition": float(s[0] / s[rank - 1]),
-        "P": basis_map, "h": qu[:n_local].T @ b, "b2": float(b @ b), "rows": n_local,
-        "F": {(number, side): qu[starts[k]:starts[k + 1]] for k, (number, side, _, _) in enumerate(job.faces)},
+        "h": qu[:n_local].T @ b, "b2": float(b @ b), "rows": n_local,
+        "F": {(number, side): qu[starts[k]:starts[k + 1]].copy() for k, (number, side, _, _) in enumerate(job.faces)},
         "coarse": _coarse_vectors(qu[n_local:], job.coarse_threshold), "projected": projected,
     }
 
@@ -140,7 +142,7 @@ def _coarse_vectors(traces: np.ndarray, threshold: float) -> np.ndarray:
     if len(traces) == 0:
         return np.zeros((traces.shape[1], 0))
     _, s, vt = np.linalg.svd(traces, full_matrices=False)
-    return vt[: int(np.sum(s > threshold))].T
+    return vt[: int(np.sum(s > threshold))].T.copy()  # a copy: the view would keep all of vt
 
 
 @dataclass
@@ -306,8 +308,8 @@ class Factored:
 
     partition: Partition
     boxes: np.ndarray  # kept box indices
-    results: list  # per kept box: the dict of :func:`factor_box` without ``P``
-    handles: tuple  # per kept box: the persisted full result
+    results: list  # per kept box: the interface part of :func:`factor_box` (all but ``P``)
+    handles: tuple  # per kept box: its persisted ``P``
     system: InterfaceSystem
     weights: dict
     info: dict
@@ -369,7 +371,7 @@ def factor_partition(problem, part, settings, activation, sampler, operators=())
     order = max(1, problem.operator.order) if settings["continuity"] is None else settings["continuity"] + 1
     traces = tuple(tuple(derivative(tuple(m if k == a else 0 for k in range(d))) for m in range(order))
                    for a in range(d))
-    per_box = max(1, int(round(settings["n_interior"] / len(kept))))
+    per_box = max(1, round(settings["n_interior"] / len(kept)))
     # the interior's per-axis density (twice as many: same error on 6 × 6 boxes of 700, twice the traces)
     n_face = settings["n_interface"] or (1 if d == 1 else int(np.ceil(per_box ** ((d - 1) / d))))
     faces, box_faces = _face_sets(problem, part, slot, n_face, child_seed(root, 5))
@@ -389,8 +391,12 @@ def factor_partition(problem, part, settings, activation, sampler, operators=())
                                       settings["kappa"], settings["interface_weight"])
     timings["points"] = time.perf_counter() - start
     start = time.perf_counter()
-    handles = persist(*[dask.delayed(factor_box, pure=True)(j) for j in jobs(weights, trace_weights)])
-    results = list(compute(*[dask.delayed(_interface_part)(h) for h in handles]))
+    # P and the interface part as two keys: P stays on the workers; the interface part comes here
+    # once, and dropping its handles frees it there (docs/design.md §1.5)
+    parts = persist(*[p for j in jobs(weights, trace_weights) for p in dask.delayed(factor_box, pure=True, nout=2)(j)])
+    handles = parts[0::2]
+    results = list(compute(*parts[1::2]))
+    del parts
     timings["local_factors"] = time.perf_counter() - start
     couplings = [Coupling(int(slot[f.lower]), int(slot[f.upper]), results[slot[f.lower]]["F"][(number, 0)],
                           results[slot[f.upper]]["F"][(number, 1)]) for number, f in enumerate(faces)]
@@ -403,12 +409,8 @@ def factor_partition(problem, part, settings, activation, sampler, operators=())
     return Factored(part, kept, results, handles, system, names, info, timings)
 
 
-def _interface_part(result: dict) -> dict:
-    return {k: v for k, v in result.items() if k != "P"}
-
-
-def _apply_basis_map(result: dict, z: np.ndarray) -> np.ndarray:
-    return result["P"] @ z
+def _apply_basis_map(basis_map: np.ndarray, z: np.ndarray) -> np.ndarray:
+    return basis_map @ z
 
 
 @blas_limited
