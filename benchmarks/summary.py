@@ -4,6 +4,11 @@ from the benchmarks' JSON in ``benchmarks/results/``.
     python -m benchmarks.summary            # print the table
     python -m benchmarks.summary --readme   # rewrite the README between the markers
 
+The README's second generated section, the registry problems at their defaults over seeds and
+parameter ranges (``<!-- defaults:start -->`` … ``<!-- defaults:end -->``), comes from
+``defaults.json`` alone (``defaults_section``; ``python benchmarks/defaults.py --readme``
+rewrites only that one).
+
 One small function per row reads its JSON file(s) and formats the row from the numbers there:
 errors with two significant digits (``1.2e-4``), seconds and ratios as the row needs them.
 Every number of a row, the comparison column included, comes from the row's files (the test
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -169,11 +175,17 @@ def advection(d: dict) -> tuple[str, str]:
 
 def burgers(d: dict) -> tuple[str, str]:
     rows = [r for r in d["evolution_pde"]["rows"] if r["problem"] == "burgers"]
-    default = next(r for r in d["defaults"]["rows"] if r["problem"] == "burgers" and "0.01" in r["params"])
+    default = next(r for r in d["defaults"]["rows"]
+                   if r["problem"] == "burgers" and "0.01" in r["params"] and not r.get("beyond"))
     ours = _one(rows, method="sampled network (this library)")
     mol = next(r for r in rows if r["method"].startswith("classical"))
     dx = next((r for r in rows if r["method"].startswith("DeepXDE")), None)
-    result = (f"{_errors_in([ours])} (the current defaults: {_errors_in([default])}, `defaults.py`; high "
+    if "runs" in default:  # benchmarks/defaults.py over seeds: median and worst
+        now = (f"{seeds(default['runs'])}: median {sci(default['median_rel_l2'])}, worst "
+               f"{sci(default['worst_rel_l2'])} in {default['median_cpu_s']:.1f} CPU-s")
+    else:
+        now = _errors_in([default])
+    result = (f"{_errors_in([ours])} (the current defaults, {now}, `defaults.py`; high "
               f"accuracy: the next row); {_classical(mol['method'])} {_errors_in([mol])}")
     if dx:
         result += f"; DeepXDE {sci(dx['rel_l2'])}"
@@ -317,6 +329,76 @@ ROWS = [
 ]
 
 
+# ------------------------------------------------------------------------------ defaults section
+DEFAULTS_START, DEFAULTS_END = "<!-- defaults:start -->", "<!-- defaults:end -->"
+SYMBOLS = {"beta": "β", "nu": "ν", "rho": "ρ", "eps": "ε", "sigma": "σ", "dim": "d", "waves": "waves"}
+
+
+def _parameter(key: str, value) -> str:
+    """``ν = 0.01/π``, ``β = 1e4``, ``d = 100``: a parameter as the README writes it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        text = str(value)
+    elif key == "nu" and math.isclose(value * math.pi, float(f"{value * math.pi:.2g}"), rel_tol=1e-12):
+        text = f"{value * math.pi:g}/π"
+    elif abs(value) >= 1000 and float(f"{value:.0e}") == value:
+        text = count(value)
+    else:
+        text = sci(value, 2).replace(".0e", "e") if 0 < abs(value) <= 1e-3 else f"{value:g}"
+    return f"{SYMBOLS.get(key, key)} = {text}"
+
+
+def _cpu(value: float) -> str:
+    return f"{value:.2f}" if value < 1 else seconds(value)
+
+
+def defaults_row(r: dict) -> str:
+    """One row of the defaults table from one row of ``defaults.json``."""
+    params = ", ".join(_parameter(k, v) for k, v in r["parameters"].items()) or "—"
+    if r["beyond"]:
+        params = f"**beyond:** {params}"
+    target = "—" if r["target"] is None else sci(r["target"], 2).replace(".0e", "e")
+    median = "—" if r["median_rel_l2"] is None else sci(r["median_rel_l2"])
+    worst = "—" if r["worst_rel_l2"] is None else sci(r["worst_rel_l2"])
+    if r["failures"]:
+        raised = ", ".join(dict.fromkeys(run["error_type"] for run in r["runs"] if "error_type" in run))
+        worst = f"{r['failures']} of {r['n_seeds']} raised ({raised})" + ("" if r["worst_rel_l2"] is None
+                                                                          else f"; the rest ≤ {worst}")
+    met = "—" if r["target"] is None else f"{r['seeds_meeting_target']}/{r['n_seeds']}"
+    if r["beyond"] and r["target"] is not None:
+        met += ", graceful" if r["graceful"] else (
+            ", **not graceful**" + ("" if r["failures"] else f" (worst {r['worst_over_target']:.0f}× the target)"))
+    elif r["target"] is not None and not r["meets_target"]:
+        met = f"**{met}**"
+    cpu = "—" if r["median_cpu_s"] is None else f"{_cpu(r['median_cpu_s'])} / {_cpu(r['worst_cpu_s'])}"
+    return f"| `{r['problem']}` | {params} | {target} | {median} | {worst} | {met} | {cpu} |"
+
+
+def defaults_table(j: dict) -> str:
+    head = ("| problem | parameters | target | median rel. L2 | worst rel. L2 | seeds meeting target "
+            "| CPU s, median / worst |")
+    lines = [head, "|---|---|---|---|---|---|---|"]
+    return "\n".join(lines + [defaults_row(r) for r in j["rows"]])
+
+
+def defaults_section(results: Path = RESULTS) -> str:
+    """The README's defaults section between its markers (markers included), from ``defaults.json`` alone."""
+    data = load(("defaults",), results)
+    if data is None:
+        return "\n".join([DEFAULTS_START, f"(`defaults.json` missing in {results})", DEFAULTS_END])
+    j = data["defaults"]
+    load_avg = j["load_average"]
+    intro = (f"Defaults verified across parameter ranges: each problem solved at its own defaults, nothing but its "
+             f"parameters set, {seeds(j['rows'][0]['runs'])} (relative L2 on each problem's evaluation points; "
+             "the target is the problem's `target`, the worst seed must meet it). A **beyond** row takes one step "
+             "past the documented range: graceful when nothing raised and the worst seed is within "
+             f"{j['graceful_factor']:.0f}× the target. `python benchmarks/defaults.py` on the "
+             f"{j['machine']['cpus']}-core development machine ({j['total_wall_s']:.0f} s, load average "
+             f"{load_avg['start'][0]:.2f} at the start, {load_avg['end'][0]:.2f} at the end); this table is "
+             "generated from `benchmarks/results/defaults.json` by `python benchmarks/defaults.py --readme` (do not "
+             "edit it by hand):")
+    return "\n".join([DEFAULTS_START, intro, "", defaults_table(j), DEFAULTS_END])
+
+
 # ------------------------------------------------------------------------------ table and README
 def load(names, results: Path = RESULTS) -> dict | None:
     """The named JSON files of ``results``, or None where one is missing."""
@@ -358,15 +440,24 @@ def readme_section(results: Path = RESULTS) -> str:
     return "\n".join([START, intro, "", table(results), END])
 
 
-def readme_section_in(text: str) -> str:
-    return text[text.index(START): text.index(END) + len(END)]
+def readme_section_in(text: str, markers: tuple[str, str] = (START, END)) -> str:
+    return text[text.index(markers[0]): text.index(markers[1]) + len(markers[1])]
 
 
-def update_readme(readme: Path = README, results: Path = RESULTS) -> bool:
-    """Replace the marked section of the README; True when it changed."""
-    text = readme.read_text(encoding="utf-8")
-    start, end = text.index(START), text.index(END) + len(END)
-    new = text[:start] + readme_section(results) + text[end:]
+#: the README's generated sections: name -> (start marker, end marker, generator)
+SECTIONS = {"measured": (START, END, readme_section), "defaults": (DEFAULTS_START, DEFAULTS_END, defaults_section)}
+
+
+def update_readme(readme: Path = README, results: Path = RESULTS, sections=tuple(SECTIONS)) -> bool:
+    """Replace the marked sections of the README (those whose markers it has); True when it changed."""
+    text = new = readme.read_text(encoding="utf-8")
+    present = [name for name in sections if SECTIONS[name][0] in text]
+    if not present:
+        raise ValueError(f"{readme} has none of the markers of the sections {', '.join(sections)}")
+    for name in present:
+        begin, finish, generate = SECTIONS[name]
+        start, end = new.index(begin), new.index(finish) + len(finish)
+        new = new[:start] + generate(results) + new[end:]
     if new != text:
         readme.write_text(new, encoding="utf-8")
     return new != text
@@ -375,13 +466,13 @@ def update_readme(readme: Path = README, results: Path = RESULTS) -> bool:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--readme", action="store_true",
-                        help=f"rewrite the README's section between {START} and {END}")
+                        help=f"rewrite the README's generated sections ({START} …, {DEFAULTS_START} …)")
     args = parser.parse_args(argv)
     for line in rows()[1]:
         print(line, file=sys.stderr)
     if args.readme:
         changed = update_readme()
-        print(f"{README}: section {'rewritten' if changed else 'already up to date'}")
+        print(f"{README}: sections {'rewritten' if changed else 'already up to date'}")
     else:
         print(table())
 

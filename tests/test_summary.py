@@ -151,3 +151,64 @@ def test_update_readme_touches_only_the_marked_section(tmp_path):
     assert text.startswith("# title\n\nbefore\n\n") and text.endswith("\n\nafter\n")
     assert summary.readme_section_in(text) == summary.readme_section()
     assert not summary.update_readme(readme)  # a second run changes nothing
+
+
+# ------------------------------------------------------------------------------ the defaults section
+DEFAULTS_MARKERS = (summary.DEFAULTS_START, summary.DEFAULTS_END)
+
+
+def test_the_readme_defaults_section_is_generated_from_the_json():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert all(text.count(m) == 1 for m in DEFAULTS_MARKERS)
+    section = summary.defaults_section()
+    assert summary.readme_section_in(text, DEFAULTS_MARKERS) == section, (
+        "the README's defaults table is stale: run `python benchmarks/defaults.py --readme`")
+    j = summary.load(("defaults",))["defaults"]
+    assert not _unsupported(section, _json_numbers(j))  # every number of the section is in defaults.json
+    assert section.count("\n| `") == len(j["rows"])  # one row per parameter set
+    assert section.count("**beyond:**") == sum(r["beyond"] for r in j["rows"]) > 0
+    assert text.index(summary.DEFAULTS_START) < text.index("### Workflows and the command line")  # figures checked
+
+
+def _defaults_row(beyond: bool, errors: list, target: float = 1e-3) -> dict:
+    runs = [{"seed": s, "rel_l2": e, "wall_s": 1.0, "cpu_s": 1.5 + s} if isinstance(e, float)
+            else {"seed": s, "error_type": e, "error": "blow-up"} for s, e in enumerate(errors)]
+    done = [e for e in errors if isinstance(e, float)]
+    row = {"problem": "burgers", "params": "nu=0.01/pi", "parameters": {"nu": 0.01 / math.pi}, "beyond": beyond,
+           "target": target, "n_seeds": len(runs), "runs": runs, "failures": len(runs) - len(done),
+           "median_rel_l2": sorted(done)[len(done) // 2], "worst_rel_l2": max(done), "median_cpu_s": 2.5,
+           "worst_cpu_s": 1.5 + len(runs) - 1, "seeds_meeting_target": sum(e <= target for e in done),
+           "meets_target": len(done) == len(runs) and max(done) <= target}
+    if beyond:
+        row.update(worst_over_target=max(done) / target, graceful=row["failures"] == 0 and max(done) <= 10 * target)
+    return row
+
+
+def test_defaults_rows_mark_misses_failures_and_rough_beyond_rows():
+    met = summary.defaults_row(_defaults_row(False, [2e-4, 3e-4, 5e-4]))
+    assert met == "| `burgers` | ν = 0.01/π | 1e-3 | 3.0e-4 | 5.0e-4 | 3/3 | 2.5 / 3.5 |"
+    missed = summary.defaults_row(_defaults_row(False, [2e-4, 3e-3]))
+    assert "**1/2**" in missed and "| 3.0e-3 |" in missed
+    raised = summary.defaults_row(_defaults_row(True, [2e-3, "DivergenceError"]))
+    assert "**beyond:** ν = 0.01/π" in raised and "1 of 2 raised (DivergenceError); the rest ≤ 2.0e-3" in raised
+    assert "0/2, **not graceful**" in raised
+    rough = summary.defaults_row(_defaults_row(True, [2e-3, 2.5e-2]))
+    assert "0/2, **not graceful** (worst 25× the target)" in rough
+    assert "1/2, graceful" in summary.defaults_row(_defaults_row(True, [5e-4, 9e-3]))
+    for row in (met, missed, raised, rough):
+        assert not _unsupported(row, _json_numbers(_defaults_row(True, [2e-4, 3e-4, 5e-4, 3e-3, 2e-3, 2.5e-2])))
+
+
+def test_update_readme_rewrites_only_the_sections_asked_for(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    shutil.copy(RESULTS / "defaults.json", results / "defaults.json")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"a\n{summary.START}\nold\n{summary.END}\nb\n{summary.DEFAULTS_START}\nold\n"
+                      f"{summary.DEFAULTS_END}\nc\n", encoding="utf-8")
+    assert summary.update_readme(readme, results, sections=("defaults",))
+    text = readme.read_text(encoding="utf-8")
+    assert f"{summary.START}\nold\n{summary.END}" in text  # the measured section untouched
+    assert summary.readme_section_in(text, DEFAULTS_MARKERS) == summary.defaults_section(results)
+    assert text.startswith("a\n") and text.endswith("\nc\n")
+    assert not summary.update_readme(readme, results, sections=("defaults",))
