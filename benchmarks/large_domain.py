@@ -126,7 +126,7 @@ def _evolution() -> list[dict]:
             runs = [run_isolated(SCRIPT, {"evolution": True, "waves": 200.0, "T": T, "boxes": 50, "seed": seed,
                                           "settings": settings}) for seed in range(3)]
             errors, cpus = sorted(r["rel_l2"] for r in runs), sorted(r["cpu_s"] for r in runs)
-            rows.append({"basis": label, "T": T, "waves": 200.0, "boxes": 50, "neurons": runs[0]["neurons"],
+            rows.append({"basis": label, "T": T, "waves": 200.0, "boxes": 50, "neurons": runs[0]["neurons"], "seeds": [0, 1, 2],
                          "median_rel_l2": errors[1], "worst_rel_l2": errors[-1], "median_cpu_s": cpus[1],
                          "worst_cpu_s": cpus[-1], "peak_gb": max(r["peak_rss_bytes"] for r in runs) / 2**30})
             print(rows[-1], flush=True)
@@ -178,6 +178,7 @@ def _large(waves: float, per_wave_box: float, per_box: int, workers: int) -> dic
                "iterations": int(diagnostics["interface_iterations"].values[0]),
                "interface_jump": float(diagnostics["interface_jump"].values[0])}
     row["peak_gb_total"] = sum(row["worker_peak_gb"]) + row["client_peak_gb"]
+    row["cpu_s_total"] = sum(row["worker_cpu_s"]) + row["client_cpu_s"]
     print(row, flush=True)
     return row
 

@@ -7,7 +7,8 @@ from the benchmarks' JSON in ``benchmarks/results/``.
 The README's second generated section, the registry problems at their defaults over seeds and
 parameter ranges (``<!-- defaults:start -->`` … ``<!-- defaults:end -->``), comes from
 ``defaults.json`` alone (``defaults_section``; ``python benchmarks/defaults.py --readme``
-rewrites only that one).
+rewrites only that one).  The large-domain tables (``large_domain.json``) and the systems table
+(``systems.json``) are two more sections with markers of their own; ``--readme`` rewrites all.
 
 One small function per row reads its JSON file(s) and formats the row from the numbers there:
 errors with two significant digits (``1.2e-4``), seconds and ratios as the row needs them.
@@ -399,6 +400,79 @@ def defaults_section(results: Path = RESULTS) -> str:
     return "\n".join([DEFAULTS_START, intro, "", defaults_table(j), DEFAULTS_END])
 
 
+# ------------------------------------------------------------------------------ large-domain section
+LARGE_START, LARGE_END = "<!-- large_domain:start -->", "<!-- large_domain:end -->"
+
+
+def large_domain_section(results: Path = RESULTS) -> str:
+    """The README's large-domain tables between their markers, from ``large_domain.json`` alone."""
+    data = load(("large_domain",), results)
+    if data is None:
+        return "\n".join([LARGE_START, f"(`large_domain.json` missing in {results})", LARGE_END])
+    j = data["large_domain"]
+    lines = [LARGE_START, "`python benchmarks/large_domain.py` (poisson_waves, sine features at 0.8 × the solution's "
+             "frequency; errors at 20 000 random points no solve saw; CPU seconds of the solving process, one BLAS "
+             "thread; generated from `benchmarks/results/large_domain.json` by `python -m benchmarks.summary "
+             "--readme`, do not edit by hand):", "",
+             "| case | boxes | neurons | rel. L2 | CPU s | peak GB |", "|---|---|---|---|---|---|"]
+    cases = [(f"{r['waves']:g} wavelengths, {r['waves'] / r['boxes']:.1f} per box", r["boxes_total"], r)
+             for r in j.get("scaling", [])]
+    cases += [(f"{r['waves']:g} wavelengths, one global basis", 1, r) for r in j.get("against_global", []) if r["global"]]
+    lines += [f"| {label} | {boxes} | {r['neurons']} | {sci(r['rel_l2'])} | {r['cpu_s']:.1f} | {r['peak_gb']:.2f} |"
+              for label, boxes, r in cases]
+    if "large" in j:
+        r = j["large"]
+        cpu = r["cpu_s_total"]
+        lines.append(f"| {r['waves']:g} wavelengths, `pipeline run` machinery on {r['workers']} workers | "
+                     f"{r['boxes_total']} | {r['neurons']} | {sci(r['rel_l2'])} | {cpu:.0f} (wall {r['wall_s']:.0f}) | "
+                     f"{r['peak_gb_total']:.1f} in all |")
+    evolution = j.get("evolution", [])
+    if evolution:
+        first = evolution[0]
+        lines += ["", f"Method of lines on a partition, `advection_diffusion` over {first['waves']:g} wavelengths on "
+                  f"{first['boxes']} boxes ({seeds([{'seed': s} for s in first['seeds']])}):", "",
+                  "| basis | T | median rel. L2 | worst | CPU s |", "|---|---|---|---|---|"]
+        lines += [f"| {r['basis']} | {r['T']:g} | {sci(r['median_rel_l2'])} | {sci(r['worst_rel_l2'])} | "
+                  f"{r['median_cpu_s']:.1f} |" for r in evolution]
+    return "\n".join(lines + [LARGE_END])
+
+
+# ------------------------------------------------------------------------------ systems section
+SYSTEMS_START, SYSTEMS_END = "<!-- systems:start -->", "<!-- systems:end -->"
+SYSTEM_LABELS = {"nonlinear_poisson": "−Δu + u³ = f (2-D)",
+                 "elasticity_2d": "elasticity (2-D, clamped + traction), displacement",
+                 "kovasznay": "Kovasznay flow, velocity / pressure (up to a constant)"}
+
+
+def _system_label(case: str) -> str:
+    if case.startswith("bratu"):
+        params = dict(part.strip().split("=") for part in case[len("bratu"):].split(","))
+        return f"Bratu λ = {float(params['lam']):g}, {params['branch']} branch"
+    case = case.replace("obs.", "observations of u").replace("source of 3 given functions", "source as 3 given functions")
+    return SYSTEM_LABELS.get(case, case.replace("source as", "source of Δu = f as", 1))
+
+
+def systems_section(results: Path = RESULTS) -> str:
+    """The README's systems table between its markers, from ``systems.json`` alone."""
+    data = load(("systems",), results)
+    if data is None:
+        return "\n".join([SYSTEMS_START, f"(`systems.json` missing in {results})", SYSTEMS_END])
+    rows = data["systems"]["rows"]
+    lines = [SYSTEMS_START, f"At the defaults, {seeds([{'seed': i} for i in range(rows[0]['seeds'])])}, rel. L2 on "
+             "each problem's evaluation grid (`python benchmarks/systems.py --seeds 8`; for the source the seed draws "
+             "the noise; "
+             "generated from `benchmarks/results/systems.json` by `python -m benchmarks.summary --readme`, do not "
+             "edit by hand):", "", "| problem | median | worst | CPU s |", "|---|---|---|---|"]
+    for r in rows:
+        fields = [k[: -len("_median")] for k in r if k.endswith("_median")
+                  and not k.startswith(("cpu", "wall", "within", "best_lambda", "iterations"))]
+        median = " / ".join(sci(r[f"{f}_median"]) for f in fields)
+        worst = " / ".join(sci(r[f"{f}_worst"]) for f in fields)
+        cpu = f"{r['cpu_s_median']:.2f}" if r["cpu_s_median"] >= 0.01 else "< 0.01"
+        lines.append(f"| {_system_label(r['case'])} | {median} | {worst} | {cpu} |")
+    return "\n".join(lines + [SYSTEMS_END])
+
+
 # ------------------------------------------------------------------------------ table and README
 def load(names, results: Path = RESULTS) -> dict | None:
     """The named JSON files of ``results``, or None where one is missing."""
@@ -445,7 +519,9 @@ def readme_section_in(text: str, markers: tuple[str, str] = (START, END)) -> str
 
 
 #: the README's generated sections: name -> (start marker, end marker, generator)
-SECTIONS = {"measured": (START, END, readme_section), "defaults": (DEFAULTS_START, DEFAULTS_END, defaults_section)}
+SECTIONS = {"measured": (START, END, readme_section), "defaults": (DEFAULTS_START, DEFAULTS_END, defaults_section),
+            "large_domain": (LARGE_START, LARGE_END, large_domain_section),
+            "systems": (SYSTEMS_START, SYSTEMS_END, systems_section)}
 
 
 def update_readme(readme: Path = README, results: Path = RESULTS, sections=tuple(SECTIONS)) -> bool:

@@ -212,3 +212,18 @@ def test_update_readme_rewrites_only_the_sections_asked_for(tmp_path):
     assert summary.readme_section_in(text, DEFAULTS_MARKERS) == summary.defaults_section(results)
     assert text.startswith("a\n") and text.endswith("\nc\n")
     assert not summary.update_readme(readme, results, sections=("defaults",))
+
+
+@pytest.mark.parametrize("name, stale", [("large_domain", "the README's large-domain tables"),
+                                         ("systems", "the README's systems table")])
+def test_the_large_domain_and_systems_tables_are_generated_from_their_json(name, stale):
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    begin, finish, generate = summary.SECTIONS[name]
+    assert text.count(begin) == 1 and text.count(finish) == 1
+    section = generate()
+    assert summary.readme_section_in(text, (begin, finish)) == section, (
+        f"{stale} are stale: run `python -m benchmarks.summary --readme`")
+    j = summary.load((name,))[name]
+    assert not _unsupported(section.split("\n", 2)[2], _json_numbers(j))  # the tables' numbers are the JSON's
+    rows = j["rows"] if name == "systems" else j["scaling"] + j["evolution"] + [j["large"]]
+    assert section.count("\n| ") - section.count("\n|---") >= len(rows)  # at least one line per result
