@@ -7,8 +7,12 @@ from the benchmarks' JSON in ``benchmarks/results/``.
 The README's second generated section, the registry problems at their defaults over seeds and
 parameter ranges (``<!-- defaults:start -->`` … ``<!-- defaults:end -->``), comes from
 ``defaults.json`` alone (``defaults_section``; ``python benchmarks/defaults.py --readme``
-rewrites only that one).  The large-domain tables (``large_domain.json``) and the systems table
-(``systems.json``) are two more sections with markers of their own; ``--readme`` rewrites all.
+rewrites only that one).  The large-domain tables (``large_domain.json``), the systems table
+(``systems.json``), the time-dependent systems table (``system_evolution.json``), the Hamiltonian
+table (``hamiltonian*.json``) and the LTI table (``lti.json``) are more sections with markers of
+their own; ``--readme`` rewrites all.  A number of a problem's definition that its JSON does not
+hold is written only where the script that wrote the JSON sets it (``SYSTEM_PARAMS`` of
+``hamiltonian.py``, read from its source by ``script_setting``).
 
 One small function per row reads its JSON file(s) and formats the row from the numbers there:
 errors with two significant digits (``1.2e-4``), seconds and ratios as the row needs them.
@@ -20,6 +24,7 @@ saying so.  Nothing is solved here: the benchmark scripts write the JSON.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import math
 import re
@@ -239,7 +244,8 @@ def wave_beam(d: dict) -> tuple[str, str]:
     return "wave / dynamic beam", f"{_errors_in(ours)}; FD {' / '.join(sci(r['rel_l2']) for r in fd)}"
 
 
-HAMILTONIAN = {"pendulum": "pendulum", "lotka_volterra": "Lotka–Volterra", "double_pendulum": "double pendulum"}
+HAMILTONIAN = {"pendulum": "pendulum", "lotka_volterra": "Lotka–Volterra", "double_pendulum": "double pendulum",
+               "henon_heiles": "Hénon–Heiles"}
 
 
 def hamiltonian(d: dict) -> tuple[str, str]:
@@ -473,6 +479,193 @@ def systems_section(results: Path = RESULTS) -> str:
     return "\n".join(lines + [SYSTEMS_END])
 
 
+# ------------------------------------------------------------------------------ system-evolution section
+EVOLUTION_START, EVOLUTION_END = "<!-- system_evolution:start -->", "<!-- system_evolution:end -->"
+#: how a forward problem's measured field (``measure`` of its JSON) is named in the table
+MEASURES = {"h_abs": r"\|h\|"}
+
+
+def system_evolution_section(results: Path = RESULTS) -> str:
+    """The README's time-dependent systems table between its markers, from ``system_evolution.json`` alone."""
+    data = load(("system_evolution",), results)
+    if data is None:
+        return "\n".join([EVOLUTION_START, f"(`system_evolution.json` missing in {results})", EVOLUTION_END])
+    j = data["system_evolution"]
+    b, s, clean = j["brusselator"], j["schrodinger"], j["inverse"]["noise_free"]
+    lines = [EVOLUTION_START, (f"`python benchmarks/system_evolution.py`, {seeds(b['rows'] + s['rows'])} at the "
+             "defaults (generated from `benchmarks/results/system_evolution.json` by `python -m benchmarks.summary "
+             "--readme`, do not edit by hand):"), "", "| problem | median | worst | CPU s |", "|---|---|---|---|"]
+    forward = [((f"Brusselator reaction–diffusion ({len(b['rows'][0]['rank'])} fields, periodic), "
+                f"{MEASURES.get(b['measure'], b['measure'])} against the Fourier reference"), b),
+               (f"cubic Schrödinger, {MEASURES.get(s['measure'], s['measure'])} against split-step Fourier", s)]
+    lines += [f"| {label} | {sci(r['median_rel_l2'])} | {sci(r['worst_rel_l2'])} | {_cpu(r['median_cpu_s'])} |"
+              for label, r in forward]
+    errors = clean["relative_errors"]
+    noise = "noise-free" if clean["noise"] == 0 else f"noise {100 * clean['noise']:g} %"
+    lines.append(f"| Brusselator constants ({len(errors)}) from gridded observations, {noise}, worst relative error "
+                 f"| {sci(max(errors.values()))} | | {_cpu(clean['cpu_s'])} |")
+    return "\n".join(lines + [EVOLUTION_END])
+
+
+# ------------------------------------------------------------------------------ Hamiltonian section
+HAMILTONIAN_START, HAMILTONIAN_END = "<!-- hamiltonian:start -->", "<!-- hamiltonian:end -->"
+#: the JSON files of ``benchmarks/hamiltonian.py`` the table reads, in its order
+HAMILTONIAN_FILES = ("hamiltonian", "hamiltonian_henon_heiles", "hamiltonian_coupled_oscillators",
+                     "hamiltonian_flow_map")
+#: the table's order of systems (others follow in the files' order)
+HAMILTONIAN_ORDER = ("pendulum", "lotka_volterra", "henon_heiles", "double_pendulum", "coupled_oscillators")
+SAMPLERS = {"ASWIM": "A-SWIM", "USWIM": "U-SWIM"}
+#: what a system's configuration sets beyond sampler and width (``CASES`` of ``benchmarks/hamiltonian.py``)
+HAMILTONIAN_NOTES = {"coupled_oscillators": " (sin)"}
+
+
+def script_setting(script: str, name: str):
+    """A literal setting of a benchmark script (``SYSTEM_PARAMS`` of ``hamiltonian.py``), read from its source
+    without running it; None where the script or the setting is not there."""
+    path = HERE / f"{script}.py"
+    if not path.is_file():
+        return None
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    return None
+
+
+def _points(n: int) -> str:
+    return f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
+def _wall(value: float) -> str:
+    """Wall seconds of a fit: one decimal below 5 s, whole seconds above."""
+    return f"{value:.1f}" if value < 5 else f"{value:.0f}"
+
+
+def _hamiltonian_system(system: str) -> str:
+    params = (script_setting("hamiltonian", "SYSTEM_PARAMS") or {}).get(system, {})
+    if system == "coupled_oscillators":
+        return f"chain of {params['dof']} oscillators" if "dof" in params else "chain of coupled oscillators"
+    return HAMILTONIAN.get(system, system.replace("_", " "))
+
+
+def _setting(system: str, rows: list[dict]) -> str:
+    """``ELM, width 1000``, ``width 5000: A-SWIM / ELM``, ``ELM, width 2000 / 4000``: the sampled fits of a row."""
+    found = [re.fullmatch(r"sampled, (\S+) width (\d+)", r["method"]).groups() for r in rows]
+    samplers = [SAMPLERS.get(s, s) + HAMILTONIAN_NOTES.get(system, "") for s, _ in found]
+    widths = [w for _, w in found]
+    if len(set(samplers)) == 1:
+        return f"{samplers[0]}, width {' / '.join(widths)}"
+    if len(set(widths)) == 1:
+        return f"width {widths[0]}: {' / '.join(samplers)}"
+    return " / ".join(f"{s}, width {w}" for s, w in zip(samplers, widths))
+
+
+def _hamiltonian_row(label: str, setting: str, rows: list[dict]) -> str:
+    return (f"| {label} | {setting} | {' / '.join(sci(r['rel_l2']) for r in rows)} | "
+            f"{' / '.join(_wall(r['wall_s']) + ' s' for r in rows)} |")
+
+
+def hamiltonian_section(results: Path = RESULTS) -> str:
+    """The README's Hamiltonian table between its markers, from the ``hamiltonian*.json`` files alone."""
+    present = [n for n in HAMILTONIAN_FILES if (results / f"{n}.json").is_file()]
+    if not present:
+        return "\n".join([HAMILTONIAN_START, f"(`{'.json`, `'.join(HAMILTONIAN_FILES)}.json` missing in {results})",
+                          HAMILTONIAN_END])
+    data = load(present, results)
+    lines = [HAMILTONIAN_START, ("Measured here (relative L2 of H on 5000 independent test states; `python "
+             "benchmarks/hamiltonian.py`, with `--henon-heiles`, `--systems coupled_oscillators` and `--flow-map` for "
+             "the rows of those; `pytest tests/test_hamiltonian.py` checks them; generated from "
+             "`benchmarks/results/hamiltonian*.json` by `python -m benchmarks.summary --readme`, do not edit by "
+             "hand):"), "", "| system | setting | rel. L2 of H | fit (wall) |", "|---|---|---|---|"]
+    by_system: dict[str, list[dict]] = {}
+    for name in present:
+        fits = [r for r in data[name]["rows"] if r["method"].startswith("sampled, ")]
+        for system in dict.fromkeys(r["system"] for r in fits):
+            by_system.setdefault(system, [r for r in fits if r["system"] == system])  # the first file holding it
+    order = [s for s in HAMILTONIAN_ORDER if s in by_system] + [s for s in by_system if s not in HAMILTONIAN_ORDER]
+    for system in order:
+        rows = by_system[system]
+        label = f"{_hamiltonian_system(system)}, {_points(rows[0]['training points'])} points"
+        lines.append(_hamiltonian_row(label, _setting(system, rows), rows))
+    flow = data.get("hamiltonian_flow_map", {}).get("rows", [])
+    for i, dt in enumerate(dict.fromkeys(r["dt"] for r in flow)):
+        rows = sorted((r for r in flow if r["dt"] == dt), key=lambda r: not r["corrected"])  # corrected first
+        versions = " / ".join("corrected" if r["corrected"] else "not" for r in rows)
+        if i == 0:
+            sampler, width = re.search(r"(\S+) width (\d+)", rows[0]["method"]).groups()
+            label = (f"{HAMILTONIAN.get(rows[0]['system'], rows[0]['system'])} from "
+                     f"{_points(rows[0]['training points'])} flow-map pairs, Δt = {dt:g}")
+            setting = f"{SAMPLERS.get(sampler, sampler)}, width {width}, {versions}"
+        else:
+            label, setting = f"the same, Δt = {dt:g}", versions
+        lines.append(_hamiltonian_row(label, setting, rows))
+    absent = [n for n in HAMILTONIAN_FILES if n not in present]
+    if absent:
+        lines += ["", f"(`{'.json`, `'.join(absent)}.json` missing: their rows are left out)"]
+    return "\n".join(lines + [HAMILTONIAN_END])
+
+
+# ------------------------------------------------------------------------------ LTI section
+LTI_START, LTI_END = "<!-- lti:start -->", "<!-- lti:end -->"
+#: why a system needs Schur blocks, where its JSON label does not say
+SCHUR_REASONS = {"convection–diffusion": "ill-conditioned eigenvectors"}
+
+
+def _lti_system(label: str) -> str:
+    """The JSON's system label as the README writes it (a diffusion row without the modes its network keeps)."""
+    diffusion = re.fullmatch(r"diffusion (\d+)×(\d+) \((\d+) states\)(?:, .*)?", label)
+    if diffusion:
+        nx, ny, states = diffusion.groups()
+        return f"2-D diffusion, {nx} × {ny} = {states} states"
+    if label.startswith("Jordan block"):
+        return "defective system (Jordan block)"
+    return label
+
+
+def _neurons(count: int, order: str) -> str:
+    return f"{count} {order}-order neuron{'s' if count != 1 else ''}"
+
+
+def _lti_network(r: dict) -> str:
+    """The network's column from the row's method and neuron counts."""
+    layers = ast.literal_eval(r["neurons"])
+    neurons = [_neurons(layers[k], k.split("_")[0]) for k in ("first_order", "second_order") if layers[k]]
+    if r["method"] == "truncated":
+        return f"{layers['first_order'] + layers['second_order']} slowest modes + static correction"
+    if r["method"] == "schur-blocks":
+        blocks = layers["cascaded_blocks"]
+        cascade = (f"{'a cascaded block' if len(blocks) == 1 else 'cascaded blocks'} of "
+                   f"{' / '.join(str(b) for b in blocks)} states") if blocks else ""
+        reason = next((v for k, v in SCHUR_REASONS.items() if r["system"].startswith(k)), "")
+        detail = "; ".join(p for p in (reason, ", ".join(p for p in (cascade, *neurons) if p)) if p)
+        return f"Schur blocks ({detail})" if detail else "Schur blocks"
+    text = ", ".join(neurons)
+    return f"all modes ({text})" if r["system"].endswith("all modes") else text
+
+
+def _speed(value: float) -> str:
+    """Simulation against lsim: ``508× faster``, ``0.14× (slower)``."""
+    text = factor(value) if value >= 10 else f"{value:.2g}"
+    return f"{text}× faster" if value >= 1 else f"{text}× (slower)"
+
+
+def lti_section(results: Path = RESULTS) -> str:
+    """The README's LTI table between its markers, from ``lti.json`` alone."""
+    data = load(("lti",), results)
+    if data is None:
+        return "\n".join([LTI_START, f"(`lti.json` missing in {results})", LTI_END])
+    lines = [LTI_START, ("Against `scipy.signal.lsim` (same piecewise-linear input, 1000 steps; `python "
+             "benchmarks/lti.py`; generated from `benchmarks/results/lti.json` by `python -m benchmarks.summary "
+             "--readme`, do not edit by hand):"), "",
+             "| system | network | rel. L2 of y | simulation vs lsim |", "|---|---|---|---|"]
+    previous = None
+    for r in data["lti"]["rows"]:
+        system = _lti_system(r["system"])
+        lines.append(f"| {'the same' if system == previous else system} | {_lti_network(r)} | {sci(r['rel_l2'])} | "
+                     f"{_speed(r['speedup'])} |")
+        previous = system
+    return "\n".join(lines + [LTI_END])
+
+
 # ------------------------------------------------------------------------------ table and README
 def load(names, results: Path = RESULTS) -> dict | None:
     """The named JSON files of ``results``, or None where one is missing."""
@@ -521,7 +714,10 @@ def readme_section_in(text: str, markers: tuple[str, str] = (START, END)) -> str
 #: the README's generated sections: name -> (start marker, end marker, generator)
 SECTIONS = {"measured": (START, END, readme_section), "defaults": (DEFAULTS_START, DEFAULTS_END, defaults_section),
             "large_domain": (LARGE_START, LARGE_END, large_domain_section),
-            "systems": (SYSTEMS_START, SYSTEMS_END, systems_section)}
+            "systems": (SYSTEMS_START, SYSTEMS_END, systems_section),
+            "system_evolution": (EVOLUTION_START, EVOLUTION_END, system_evolution_section),
+            "hamiltonian": (HAMILTONIAN_START, HAMILTONIAN_END, hamiltonian_section),
+            "lti": (LTI_START, LTI_END, lti_section)}
 
 
 def update_readme(readme: Path = README, results: Path = RESULTS, sections=tuple(SECTIONS)) -> bool:

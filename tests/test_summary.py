@@ -227,3 +227,40 @@ def test_the_large_domain_and_systems_tables_are_generated_from_their_json(name,
     assert not _unsupported(section.split("\n", 2)[2], _json_numbers(j))  # the tables' numbers are the JSON's
     rows = j["rows"] if name == "systems" else j["scaling"] + j["evolution"] + [j["large"]]
     assert section.count("\n| ") - section.count("\n|---") >= len(rows)  # at least one line per result
+
+
+# ------------------------------------------------------------------------------ the system-evolution, Hamiltonian, LTI sections
+@pytest.mark.parametrize("name, files, stale", [
+    ("system_evolution", ("system_evolution",), "the README's time-dependent systems table"),
+    ("hamiltonian", summary.HAMILTONIAN_FILES, "the README's Hamiltonian table"),
+    ("lti", ("lti",), "the README's LTI table")])
+def test_the_system_evolution_hamiltonian_and_lti_tables_are_generated_from_their_json(name, files, stale):
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    begin, finish, generate = summary.SECTIONS[name]
+    assert text.count(begin) == 1 and text.count(finish) == 1
+    section = generate()
+    assert summary.readme_section_in(text, (begin, finish)) == section, (
+        f"{stale} is stale: run `python -m benchmarks.summary --readme`")
+    data = summary.load(files)
+    assert data is not None, f"a JSON of {files} is missing"
+    # the tables' numbers are the JSON's; a problem's definition may come from the script's literal settings
+    settings = summary.script_setting("hamiltonian", "SYSTEM_PARAMS") if name == "hamiltonian" else {}
+    assert not _unsupported(section.split("\n", 2)[2], _json_numbers(data) + _json_numbers(settings))
+    results = {"system_evolution": lambda j: j["brusselator"]["rows"][:1] + j["schrodinger"]["rows"][:1] + [j["inverse"]],
+               "lti": lambda j: j["rows"]}
+    if name == "hamiltonian":  # one line per system of the sampled fits, one per step of the flow map
+        rows = [r for f in files if f != "hamiltonian_flow_map" for r in data[f]["rows"] if r["method"].startswith("sampled")]
+        expected = len({r["system"] for r in rows}) + len({r["dt"] for r in data["hamiltonian_flow_map"]["rows"]})
+    else:
+        expected = len(results[name](data[name]))
+    assert section.count("\n| ") - 1 == expected  # the header, then one line per result
+    assert "python -m benchmarks.summary --readme" in section.split("\n")[1]
+
+
+def test_the_hamiltonian_table_leaves_out_a_missing_file_with_a_line(tmp_path):
+    for name in ("hamiltonian", "hamiltonian_flow_map"):
+        shutil.copy(RESULTS / f"{name}.json", tmp_path / f"{name}.json")
+    section = summary.hamiltonian_section(tmp_path)
+    assert "Hénon–Heiles" not in section and "pendulum from 8k flow-map pairs" in section
+    assert "(`hamiltonian_henon_heiles.json`, `hamiltonian_coupled_oscillators.json` missing" in section
+    assert "missing in" in summary.hamiltonian_section(tmp_path / "nothing")
