@@ -28,9 +28,10 @@ pytestmark = pytest.mark.cluster
 
 
 def _workflow(tmp_path: Path) -> Path:
-    """Burgers, 2 members × 10 windows: long enough (a few seconds a member) to be hit mid-run."""
-    cfg = {"version": 1, "problem": {"name": "burgers"}, "time": {"windows": 10, "outputs": 21},
-           "basis": {"width": 200}, "collocation": {"n_interior": 800}, "ensemble": {"members": 2},
+    """Burgers, 2 members × 20 windows: long enough (several seconds a member) to be hit mid-run
+    (at 10 windows of width 200 both members could finish before the scheduler's kill took hold)."""
+    cfg = {"version": 1, "problem": {"name": "burgers"}, "time": {"windows": 20, "outputs": 41},
+           "basis": {"width": 400}, "collocation": {"n_interior": 1200}, "ensemble": {"members": 2},
            "compute": {"dashboard": False, "timeout": 5}}
     path = tmp_path / "wf.yaml"
     path.write_text(yaml.safe_dump(cfg))
