@@ -392,7 +392,7 @@ def factor_partition(problem, part, settings, activation, sampler, operators=())
     timings["points"] = time.perf_counter() - start
     start = time.perf_counter()
     # P and the interface part as two keys: P stays on the workers; the interface part comes here
-    # once, and dropping its handles frees it there (docs/design.md §1.5)
+    # once, and dropping its handles frees it there (docs/design.md §3.6)
     parts = persist(*[p for j in jobs(weights, trace_weights) for p in dask.delayed(factor_box, pure=True, nout=2)(j)])
     handles = parts[0::2]
     results = list(compute(*parts[1::2]))
