@@ -6,26 +6,19 @@ Fast: nothing is solved; the generator only reads JSON.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
 import shutil
 from pathlib import Path
 
 import pytest
+from conftest import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def _load_summary_module():
-    spec = importlib.util.spec_from_file_location("benchmarks_summary_under_test", ROOT / "benchmarks" / "summary.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-summary = _load_summary_module()
+summary = load_benchmark("summary")
 
 NUMBER = r"\d+(?:\.\d+)?(?:e[-+]?\d+)?"
 #: a number of the README's text: not part of a word (``L2``, ``high_dim``) nor of a longer number
