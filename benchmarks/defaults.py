@@ -10,11 +10,13 @@ meet it.  A parameter set meets its target when its worst seed does; a beyond se
 gracefully when nothing raised and its worst seed is within ``GRACEFUL``× the target.  An
 exception is recorded as a failure of that seed, with its message, and the sweep goes on.
 
-    python benchmarks/defaults.py [--seeds N] [--problems NAME ...]
+    python benchmarks/defaults.py [--seeds N] [--problems NAME ... [--merge]]
     python benchmarks/defaults.py --readme      # the README's defaults section from the JSON, no solve
 
-Results go to ``results/defaults.json`` (or ``results/defaults_<names>.json`` for a selection),
-with the load average at the start and the end; the README's table between
+Results go to ``results/defaults.json`` (or ``results/defaults_<names>.json`` for a selection;
+``--merge --problems NAME …`` instead replaces those problems' rows of ``defaults.json`` after a
+change of their defaults, the rerun noted under ``reruns``), with the load average at the start
+and the end; the README's table between
 ``<!-- defaults:start -->`` and ``<!-- defaults:end -->`` is generated from it
 (``benchmarks/summary.py``: ``defaults_section``).  The ridge bases of the Gaussian problems are
 measured in ``static_pde.py`` / ``evolution_pde.py``.
@@ -23,6 +25,7 @@ measured in ``static_pde.py`` / ``evolution_pde.py``.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import subprocess
@@ -170,11 +173,29 @@ def sweep(names: list[str], n_seeds: int, *, beyond: bool = True) -> list[dict]:
     return rows
 
 
+def merged(problems, payload: dict) -> dict:
+    """``results/defaults.json`` with the rows of ``problems`` replaced by ``payload``'s, in place,
+    and the rerun (when, load, command) noted under ``reruns``."""
+    full = json.loads((Path(__file__).resolve().parent / "results" / "defaults.json").read_text())
+    first = next((i for i, r in enumerate(full["rows"]) if r["problem"] in problems), len(full["rows"]))
+    rest = [r for r in full["rows"] if r["problem"] not in problems]
+    keep = sum(1 for r in full["rows"][:first] if r["problem"] not in problems)
+    full["rows"] = rest[:keep] + payload["rows"] + rest[keep:]
+    full.setdefault("reruns", []).append({
+        "problems": list(problems), "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "load_average": payload["load_average"], "uptime": payload["uptime"],
+        "command": "python benchmarks/defaults.py --merge --problems " + " ".join(problems)})
+    return full
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--problems", nargs="+", choices=list(SWEEPS), help="only these problems")
     parser.add_argument("--seeds", type=int, default=8, help="seeds 0 … N-1 for every parameter set (default 8)")
     parser.add_argument("--no-beyond", action="store_true", help="skip the parameter sets beyond the ranges")
+    parser.add_argument("--merge", action="store_true",
+                        help="with --problems: replace those problems' rows of results/defaults.json (noted under "
+                             "'reruns') instead of writing results/defaults_<names>.json")
     parser.add_argument("--readme", action="store_true",
                         help="rewrite the README's defaults section from results/defaults.json (nothing solved)")
     args = parser.parse_args()
@@ -195,7 +216,10 @@ def main() -> None:
                "uptime": {"start": load_start["uptime"], "end": load_end["uptime"]},
                "beyond_skipped": sorted(n for n in (args.problems or SWEEPS) if BEYOND.get(n) is None),
                "rows": rows}
-    path = write_results("defaults" if not args.problems else "defaults_" + "_".join(args.problems), payload)
+    if args.merge and args.problems:
+        path = write_results("defaults", merged(args.problems, payload))
+    else:
+        path = write_results("defaults" if not args.problems else "defaults_" + "_".join(args.problems), payload)
     print("\nRegistry problems at their defaults (relative L2 on each problem's evaluation points)\n")
     print(summary.defaults_table(payload))
     missed = [f"{r['problem']} {r['params']}" for r in rows if not r["beyond"] and r["meets_target"] is False]

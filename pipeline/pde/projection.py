@@ -263,7 +263,7 @@ def build_projection(problem: EvolutionProblem, network: SampledNetwork, x_int: 
     z = factor.r[:m, m:]
     a = u[:, :k].T @ z[:, :m] @ transform
     removed = 0.0
-    if getattr(problem, "non_expansive", False) and problem.linear and problem.time_order == 1 and k <= 3000:
+    if problem.non_expansive and problem.linear and problem.time_order == 1 and k <= 3000:
         a, removed = _without_growth(a)
     b = u[:, :k].T @ z[:, m:]
     proj = Projection(network, np.eye(width + 1) if lift is None else lift, transform, a,
