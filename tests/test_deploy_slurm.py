@@ -42,10 +42,21 @@ def _slurm_state() -> str | None:
 pytestmark = [pytest.mark.cluster, pytest.mark.skipif(_slurm_state() is not None, reason=str(_slurm_state()))]
 
 
-def _jobs(name: str, since: str) -> list[tuple[str, str, str]]:
-    out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,State,Elapsed", "--name", name, "-S", since],
-                         capture_output=True, text=True, check=True, timeout=30).stdout
-    return [tuple(line.split("|")) for line in out.splitlines() if line.strip()]
+def _jobs(name: str, since: str, done=lambda jobs: bool(jobs), timeout: float = 90.0) -> list[tuple[str, str, str]]:
+    """The jobs of ``name`` that sacct reports since ``since``, once ``done(jobs)`` holds.
+
+    slurmctld hands job records to slurmdbd through a queue, so a job that has just ended may
+    be missing from sacct (or still RUNNING there) for a while: poll, and return what sacct
+    last said when ``timeout`` passes (the caller's assertion then shows it).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,State,Elapsed", "--name", name, "-S", since],
+                             capture_output=True, text=True, check=True, timeout=30).stdout
+        jobs = [tuple(line.split("|")) for line in out.splitlines() if line.strip()]
+        if done(jobs) or time.monotonic() > deadline:
+            return jobs
+        time.sleep(1.0)
 
 
 def _local_reference(tmp_path: Path) -> Path:
@@ -69,7 +80,7 @@ def test_worker_jobs_of_slurm_cluster_run_the_workflow_bitwise_like_a_local_clus
                  "--set", "compute.cluster.slurm.walltime=00:10:00",
                  "--set", "compute.cluster.startup_timeout=120",
                  "--set", f"compute.cluster.slurm.log_directory={tmp_path / 'logs'}"]) == 0, capsys.readouterr().err
-    jobs = _jobs("swim-pipeline", since)
+    jobs = _jobs("swim-pipeline", since, done=lambda jobs: len(jobs) >= 2)
     assert len(jobs) >= 2, jobs  # two worker jobs ran (and were ended by the cluster's close)
     assert all(state.split()[0] in ("COMPLETED", "CANCELLED", "RUNNING") for _, state, _ in jobs), jobs
     assert len(list((tmp_path / "logs").glob("*.err"))) >= 2  # the worker jobs' own logs
@@ -84,7 +95,7 @@ def test_the_batch_script_runs_a_whole_workflow_as_one_job_bitwise_like_a_local_
                            str(ROOT / "deploy" / "slurm" / "run-workflow.sbatch"), str(WORKFLOW), str(store), "--quiet"],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, (done.stderr, log.read_text() if log.exists() else "no log")
-    jobs = _jobs("swim-pipeline-run", since)
+    jobs = _jobs("swim-pipeline-run", since, done=lambda jobs: [s for _, s, _ in jobs] == ["COMPLETED"])
     assert [state for _, state, _ in jobs] == ["COMPLETED"], jobs
     assert "scheduler tcp://" in log.read_text() and "rel_l2" in log.read_text()
     assert assert_stores_equal(reference, store) > 20
