@@ -302,14 +302,19 @@ def ensemble(d: dict) -> tuple[str, str]:
     parts = []
     for start in dict.fromkeys(r.get("start") for r in rows):
         one, two = _one(rows, workers=1, start=start), _one(rows, workers=2, start=start)
+        repeats = two.get("scaling_efficiency_per_repeat") or []
+        spread_of = f", repeats {min(repeats):.2f}–{max(repeats):.2f}" if len(repeats) > 1 else ""
         parts.append(f"{start + ': ' if start else ''}{one['members_per_minute']:.1f} → "
-                     f"{two['members_per_minute']:.1f} members/min (efficiency {two['scaling_efficiency']:.2f})")
+                     f"{two['members_per_minute']:.1f} members/min (efficiency {two['scaling_efficiency']:.2f}{spread_of})")
     result = f"1 → 2 workers{', ' if rows[0].get('start') else ': '}{'; '.join(parts)}"
     shares = spread([format(100 * s, ".1f") for s in sorted(r["write_share"] for r in rows)])
     result += f"; store writes {shares} % of the member time"
     if all("serial_s" in r for r in rows):
         serial = spread([format(s, ".1f") for s in sorted(r["serial_s"] for r in rows)])
         result += f", serial time on the client {serial} s"
+    if all("cluster_start_s" in r for r in rows):  # workers that import the library as they start
+        starts = spread([format(s, ".1f") for s in sorted(r["cluster_start_s"] for r in rows)])
+        result += f"; cluster start-up {starts} s, not counted (workers import the library then)"
     return f"ensemble throughput, {rows[0]['members']} Burgers members (`ensemble_throughput.py`)", result
 
 

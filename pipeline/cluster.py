@@ -175,6 +175,18 @@ def resolve_scheduler(configured: str, override: str | None = None, cluster: dic
     return configured
 
 
+def local_cluster(workers: int, threads: int = 1, dashboard: str | None = None, *, preload: bool = True):
+    """The ``LocalCluster`` of ``compute.scheduler: local``: worker processes of ``threads``
+    threads each, which import the library as they start (:mod:`pipeline.preload`; ``preload=False``
+    leaves that to their first task, as a baseline for benchmarks)."""
+    from distributed import LocalCluster
+
+    from pipeline.preload import MODULE
+
+    return LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, dashboard_address=dashboard,
+                        preload=[MODULE] if preload else [])
+
+
 @contextmanager
 def connect(compute_cfg: dict, *, scheduler: str | None = None, workers: int | None = None):
     """Where a workflow's graph runs; yields a distributed ``Client`` or ``None`` (in-process).
@@ -194,7 +206,7 @@ def connect(compute_cfg: dict, *, scheduler: str | None = None, workers: int | N
         with dask.config.set(scheduler=choice):
             yield None
         return
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if choice == "local" and cluster_cfg["kind"] in ("slurm", "kubernetes"):
         from pipeline import clusters
@@ -207,8 +219,7 @@ def connect(compute_cfg: dict, *, scheduler: str | None = None, workers: int | N
         n = workers or compute_cfg.get("workers") or os.cpu_count() or 1
         # the dashboard on a free port (":0"): several runs on one machine never collide
         dashboard = ":0" if compute_cfg.get("dashboard", True) else None
-        with LocalCluster(n_workers=n, threads_per_worker=compute_cfg.get("threads", 1), processes=True,
-                          dashboard_address=dashboard) as cluster, Client(cluster) as client:
+        with local_cluster(n, compute_cfg.get("threads", 1), dashboard) as cluster, Client(cluster) as client:
             yield client
         return
     timeout = compute_cfg.get("timeout", 10.0)

@@ -10,6 +10,7 @@ missing one before any store is written.
 
 Workers keep one BLAS thread per Dask thread: the nanny of every ``dask worker`` sets
 ``OMP_NUM_THREADS=1`` and friends, and the Kubernetes pods get them in their environment too.
+Every worker imports the library as it starts (``--preload pipeline.preload``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from pipeline.errors import ConfigError
+from pipeline.preload import MODULE as PRELOAD
 
 __all__ = ["BLAS_ENV", "ClusterStartError", "check_cluster", "kubernetes_cluster", "slurm_cluster", "wait_for_workers"]
 
@@ -94,11 +96,13 @@ def slurm_cluster(cluster_cfg: dict):
     given = {key: s[key] for key in ("memory", "queue", "account", "walltime", "interface", "local_directory",
                                      "log_directory") if s[key] is not None}
     extra = {"job_extra_directives": list(s["job_extra_directives"])} if s["job_extra_directives"] else {}
+    # each worker imports the library as its job starts, not in its first member (pipeline/preload.py)
+    worker_args = [*(dask.config.get("jobqueue.slurm.worker-extra-args", default=[]) or []), "--preload", PRELOAD]
     prologue = [*(s["job_script_prologue"] or dask.config.get("jobqueue.slurm.job-script-prologue", default=[]) or []),
                 *(f"export {k}={v}" for k, v in BLAS_ENV.items())]
     with SLURMCluster(
         cores=cores, processes=processes, job_script_prologue=prologue, python=s["python"] or sys.executable,
-        job_name="swim-pipeline", scheduler_options={"interface": s["interface"]} if s["interface"] else None,
+        job_name="swim-pipeline", worker_extra_args=worker_args, scheduler_options={"interface": s["interface"]} if s["interface"] else None,
         **given, **extra,
     ) as cluster, Client(cluster) as client:
         adaptive = s["adaptive"]
@@ -130,7 +134,7 @@ def kubernetes_cluster(cluster_cfg: dict):
     # the operator's CRD types quantities as strings (cpu: "1"): YAML's numbers are turned into them
     resources = {part: {name: str(v) for name, v in amounts.items()} for part, amounts in k["resources"].items()}
     with KubeCluster(name=k["name"], namespace=k["namespace"], image=k["image"], n_workers=k["n_workers"],
-                     resources=resources, env=env,
+                     resources=resources, env=env, worker_command=["dask", "worker", "--preload", PRELOAD],
                      resource_timeout=int(cluster_cfg["startup_timeout"])) as cluster, Client(cluster) as client:
         wait_for_workers(client, k["n_workers"], cluster_cfg["startup_timeout"], "Kubernetes")
         yield client

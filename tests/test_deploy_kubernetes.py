@@ -268,7 +268,7 @@ def test_cluster_follows_make_cluster_spec():
     ours = one("DaskCluster")
     name = ours["metadata"]["name"]
     ref = make_cluster_spec(name=name, image=IMAGE, n_workers=2, resources=WORKER_RESOURCES,
-                            env=dict.fromkeys(BLAS, "1"), worker_command="dask worker")
+                            env=dict.fromkeys(BLAS, "1"), worker_command="dask worker --preload pipeline.preload")
     assert ours["apiVersion"] == ref["apiVersion"] and ours["kind"] == ref["kind"]
     assert set(ours["spec"]) == set(ref["spec"])
     assert ours["spec"]["idleTimeout"] == ref["spec"]["idleTimeout"]
@@ -328,6 +328,7 @@ def test_every_worker_runs_one_thread():
         assert args[:2] == ["dask", "worker"], where
         assert args[args.index("--nthreads") + 1] == "1", where
         assert "$(DASK_WORKER_NAME)" in args, where
+        assert args[args.index("--preload") + 1] == "pipeline.preload", where  # imports as it starts
 
 
 def _store_claim() -> str:
