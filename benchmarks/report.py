@@ -140,7 +140,8 @@ PROBLEMS: dict[str, dict] = {
     },
     "kdv_soliton": {
         "label": "KdV soliton", "kind": "evolution", "params": {},
-        "ours": [_s("width 200", True, width=200), _s("defaults (width 400)", True), _s("width 800", width=800)],
+        "ours": [_s("width 200", True, width=200), _s("width 400", width=400), _s("defaults (width 600)", True),
+                 _s("width 800", width=800)],
         "classical": [("FD 256 points (4th order) + DOP853", True, "fd_kdv", 256),
                       ("FD 320 points (4th order) + DOP853", False, "fd_kdv", 320),
                       ("FD 512 points (4th order) + DOP853", False, "fd_kdv", 512)],
