@@ -60,7 +60,7 @@ SWEEPS = {
     "poisson_periodic": [{}],
     "poisson_mixed": [{}],
     "poisson_lshape": [{}],
-    "poisson_waves": [{"waves": 4.0}],
+    "poisson_waves": [{"waves": 2.0}, {"waves": 4.0}, {"waves": 6.0}],
     "helmholtz_sin": [{"k": 1.0}, {"k": 4.0}, {"k": 10.0}],
     # the width grows with d: d = 3 takes a second, d = 10 ~1.5 CPU-min a seed
     "poisson_sum_sin": [{"dim": 3}, {"dim": 6}, {"dim": 10}],
@@ -78,7 +78,7 @@ BEYOND = {
     "kdv_soliton": {"c": 3.0},
     "allen_cahn": {"eps": 5e-5},
     "allen_cahn_2d": {"eps": 0.005},  # interfaces ~0.1 wide
-    "poisson_waves": {"waves": 6.0},  # the same 2000 sine features; beyond: a partition (large_domain.py)
+    "poisson_waves": {"waves": 8.0},  # the width's cap (4000); beyond it: a partition (large_domain.py)
     "helmholtz_sin": {"k": 14.0},
     "heat_gaussian": {"dim": 150},
     "poisson_gaussian": {"dim": 150},

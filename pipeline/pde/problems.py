@@ -199,13 +199,15 @@ def _grid(side: int) -> np.ndarray:
 def poisson_waves(waves=4.0):
     """Poisson Δu = f on [0, 1]², u = sin(2πnx) sin(2πny): n wavelengths across each axis, Dirichlet u on the boundary.
 
-    The large-domain case: beyond a few wavelengths solve it on a partition
-    (``solve_partitioned``, ``basis.partition``; docs/design.md §1.5).
+    The default width grows with n (500 sine features a wavelength, up to 4000 at n = 8); the
+    large-domain case beyond that is solved on a partition (``solve_partitioned``,
+    ``basis.partition``; docs/design.md §1.5).
     """
     waves = _positive("waves", waves)
     k = 2 * math.pi * waves
     # ten points a wavelength: on the default 101 × 101 grid the solution of 50 waves is zero at every node
     side = max(101, int(10 * waves) + 1)
+    width = min(4000, 100 * math.ceil(5 * waves))
 
     def exact(x):
         return np.sin(k * x[:, 0]) * np.sin(k * x[:, 1])
@@ -215,9 +217,10 @@ def poisson_waves(waves=4.0):
         (Dirichlet(lambda x, data: exact(x)),),
         exact=exact, params={"waves": waves}, description=poisson_waves.__doc__, evaluation=lambda: _grid(side),
         # sine features at the solution's frequency: 4 waves, width 2000: 6e-13 … 2e-12 over seeds 0-2
-        # (tanh U-SWIM: 2e-4)
-        defaults={"width": 2000, "n_interior": 5000, "n_boundary": 1000, "activation": "sin", "sampler": "elm",
-                  "weight_scale": k, "bias_scale": math.pi, "rcond": 1e-13},
+        # (tanh U-SWIM: 2e-4).  A fixed 2000 gave 8.8e-9 at 6 waves; 500 a wave, seed 0: 2 waves
+        # 4.1e-13, 6 waves 3.4e-12 (16.6 CPU-s), 8 waves 2.5e-12 (42 CPU-s).
+        defaults={"width": width, "n_interior": 5 * width // 2, "n_boundary": width // 2, "activation": "sin",
+                  "sampler": "elm", "weight_scale": k, "bias_scale": math.pi, "rcond": 1e-13},
         target=1e-11,  # the decade above the worst of seeds 0-2 at 4 waves (2e-12, above)
     )
 
