@@ -5,7 +5,11 @@ Every method is scored on the problem's own fixed space–time grid against the 
 reference solution (relative L2 over all grid points and times); CPU seconds are the process
 time of the solve (all threads), wall seconds beside them.
 
-    python benchmarks/evolution_pde.py [--deepxde-iterations 10000] [--skip-deepxde] [--skip-high-dim]
+    python benchmarks/evolution_pde.py [--deepxde-iterations 10000] [--skip-deepxde | --reuse-deepxde] [--skip-high-dim]
+
+``--reuse-deepxde`` runs everything but DeepXDE (~30 CPU-min on 2 cores) and keeps the DeepXDE
+rows of the last run, each marked with the date it was measured (``measured``): they do not
+depend on this library, so a change of its defaults does not need them again.
 """
 
 from __future__ import annotations
@@ -253,16 +257,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--deepxde-iterations", type=int, default=10_000)
     parser.add_argument("--skip-deepxde", action="store_true")
+    parser.add_argument("--reuse-deepxde", action="store_true",
+                        help="do not run DeepXDE; keep its rows from the last run (with the date they were measured)")
     parser.add_argument("--skip-high-dim", action="store_true")
     parser.add_argument("--only-high-dim", action="store_true",
                         help="run only the high-dimensional heat rows; the other rows are kept from the last run")
     args = parser.parse_args()
-    rows = []
-    if args.only_high_dim:
+    rows, reused = [], {}
+    if args.only_high_dim or args.reuse_deepxde:
         import json
 
-        rows = [r for r in json.loads((RESULTS / "evolution_pde.json").read_text())["rows"]
-                if not r["problem"].startswith("heat_gaussian")]
+        last = json.loads((RESULTS / "evolution_pde.json").read_text())
+    if args.only_high_dim:
+        rows = [r for r in last["rows"] if not r["problem"].startswith("heat_gaussian")]
+    if args.reuse_deepxde:
+        for r in last["rows"]:
+            if r["method"].startswith("DeepXDE"):
+                reused[r["problem"]] = {**r, "measured": r.get("measured", last["machine"]["when"])}
     for name, params in ([] if args.only_high_dim else PROBLEMS):
         problem = get_problem(name, **params)
         label = name + ("" if not params else " " + ", ".join(f"{k}={v:g}" for k, v in params.items()))
@@ -280,7 +291,9 @@ def main() -> None:
             fields, wall, cpu = _timed(lambda: solver(problem, points, times))
             rows.append({"problem": label, "method": f"classical MOL: {what}", "rel_l2": _error(problem, fields, points, times),
                          "cpu_s": cpu, "wall_s": wall})
-        if not args.skip_deepxde and not (name == "advection" and params.get("beta") != 40.0):
+        if label in reused:
+            rows.append(reused[label])
+        elif not (args.skip_deepxde or args.reuse_deepxde) and not (name == "advection" and params.get("beta") != 40.0):
             fields, wall, cpu = _timed(lambda: deepxde_run(name, problem, points, times, args.deepxde_iterations))
             if fields is not None:
                 rows.append({"problem": label, "method": f"DeepXDE PINN, {args.deepxde_iterations} Adam",

@@ -50,8 +50,8 @@ def count(value: float) -> str:
 
 
 def seconds(value: float) -> str:
-    """Seconds: one decimal below 100 s, whole seconds above."""
-    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+    """Seconds: two decimals below 0.1 s (0.04, not 0.0), one below 100 s, whole seconds above."""
+    return f"{value:.2f}" if value < 0.1 else f"{value:.1f}" if value < 100 else f"{value:.0f}"
 
 
 def factor(value: float) -> str:
@@ -162,7 +162,7 @@ def _classical(method: str) -> str:
 def _errors_in(rows: list[dict]) -> str:
     """``e1 / e2 in s1 / s2 s`` (wall seconds)."""
     return (f"{' / '.join(sci(r['rel_l2']) for r in rows)} in "
-            f"{' / '.join(format(r['wall_s'], '.1f') for r in rows)} s")
+            f"{' / '.join(seconds(r['wall_s']) for r in rows)} s")
 
 
 def advection(d: dict) -> tuple[str, str]:
