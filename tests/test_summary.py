@@ -212,15 +212,21 @@ def test_update_readme_rewrites_only_the_sections_asked_for(tmp_path):
     assert not summary.update_readme(readme, results, sections=("defaults",))
 
 
-@pytest.mark.parametrize("name, stale", [("large_domain", "the README's large-domain tables"),
-                                         ("systems", "the README's systems table")])
-def test_the_large_domain_and_systems_tables_are_generated_from_their_json(name, stale):
+def _section_as_generated(name: str, stale: str) -> str:
+    """The README section ``name`` (its markers once each), asserted equal to what generates it."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     begin, finish, generate = summary.SECTIONS[name]
     assert text.count(begin) == 1 and text.count(finish) == 1
     section = generate()
     assert summary.readme_section_in(text, (begin, finish)) == section, (
-        f"{stale} are stale: run `python -m benchmarks.summary --readme`")
+        f"{stale}: run `python -m benchmarks.summary --readme`")
+    return section
+
+
+@pytest.mark.parametrize("name, stale", [("large_domain", "the README's large-domain tables"),
+                                         ("systems", "the README's systems table")])
+def test_the_large_domain_and_systems_tables_are_generated_from_their_json(name, stale):
+    section = _section_as_generated(name, f"{stale} are stale")
     j = summary.load((name,))[name]
     assert not _unsupported(section.split("\n", 2)[2], _json_numbers(j))  # the tables' numbers are the JSON's
     rows = j["rows"] if name == "systems" else j["scaling"] + j["evolution"] + [j["large"]]
@@ -233,12 +239,7 @@ def test_the_large_domain_and_systems_tables_are_generated_from_their_json(name,
     ("hamiltonian", summary.HAMILTONIAN_FILES, "the README's Hamiltonian table"),
     ("lti", ("lti",), "the README's LTI table")])
 def test_the_system_evolution_hamiltonian_and_lti_tables_are_generated_from_their_json(name, files, stale):
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    begin, finish, generate = summary.SECTIONS[name]
-    assert text.count(begin) == 1 and text.count(finish) == 1
-    section = generate()
-    assert summary.readme_section_in(text, (begin, finish)) == section, (
-        f"{stale} is stale: run `python -m benchmarks.summary --readme`")
+    section = _section_as_generated(name, f"{stale} is stale")
     data = summary.load(files)
     assert data is not None, f"a JSON of {files} is missing"
     # the tables' numbers are the JSON's; a problem's definition may come from the script's literal settings
