@@ -5,8 +5,8 @@ The ensemble is the Burgers workflow (four windows per member, all written to on
 Each cluster size runs it twice on one LocalCluster started beforehand the way ``pipeline run``
 starts it (``pipeline.cluster.local_cluster``: each worker imports the library as it starts,
 ``pipeline.preload``); its start-up is reported (``start s``) but not counted in the rates:
-**cold**, the cluster's first workflow, then **warm**, the same workflow into a second store (long-lived workers, the
-case of a cluster serving many workflows).  Scaling efficiency = (rate with 2 workers / rate
+**cold**, the cluster's first workflow, then **warm**, the same workflow into a second store
+(long-lived workers, the case of a cluster serving many workflows).  Scaling efficiency = (rate with 2 workers / rate
 with 1) / 2, cold and warm.  Per run: wall seconds, the client's CPU seconds, the mean member
 time inside its task (from the store's diagnostics), the share of store writes, and the serial
 time on the client (template, metrics, finalisation: everything but the members' tasks).  On

@@ -102,7 +102,8 @@ def slurm_cluster(cluster_cfg: dict):
                 *(f"export {k}={v}" for k, v in BLAS_ENV.items())]
     with SLURMCluster(
         cores=cores, processes=processes, job_script_prologue=prologue, python=s["python"] or sys.executable,
-        job_name="swim-pipeline", worker_extra_args=worker_args, scheduler_options={"interface": s["interface"]} if s["interface"] else None,
+        job_name="swim-pipeline", worker_extra_args=worker_args,
+        scheduler_options={"interface": s["interface"]} if s["interface"] else None,
         **given, **extra,
     ) as cluster, Client(cluster) as client:
         adaptive = s["adaptive"]
