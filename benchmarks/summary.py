@@ -405,9 +405,16 @@ def defaults_section(results: Path = RESULTS) -> str:
              "past the documented range: graceful when nothing raised and the worst seed is within "
              f"{j['graceful_factor']:.0f}× the target. `python benchmarks/defaults.py` on the "
              f"{j['machine']['cpus']}-core development machine ({j['total_wall_s']:.0f} s, load average "
-             f"{load_avg['start'][0]:.2f} at the start, {load_avg['end'][0]:.2f} at the end); this table is "
-             "generated from `benchmarks/results/defaults.json` by `python benchmarks/defaults.py --readme` (do not "
-             "edit it by hand):")
+             f"{load_avg['start'][0]:.2f} at the start, {load_avg['end'][0]:.2f} at the end)")
+    reruns = j.get("reruns") or []
+    if reruns:  # rows solved again after a change of defaults (defaults.py --merge)
+        names = ", ".join(f"`{p}`" for p in dict.fromkeys(p for r in reruns for p in r["problems"]))
+        loads = [r["load_average"]["start"][0] for r in reruns]
+        intro += (f", and the rows of {names} solved again after their defaults changed (`--merge`, "
+                  f"{len(reruns)} reruns, the last on {reruns[-1]['when'][:10]}, load average "
+                  f"{min(loads):.2f}–{max(loads):.2f} at their starts)")
+    intro += ("; this table is generated from `benchmarks/results/defaults.json` by `python benchmarks/defaults.py "
+              "--readme` (do not edit it by hand):")
     return "\n".join([DEFAULTS_START, intro, "", defaults_table(j), DEFAULTS_END])
 
 
