@@ -42,7 +42,7 @@ def _slurm_state() -> str | None:
 pytestmark = [pytest.mark.cluster, pytest.mark.skipif(_slurm_state() is not None, reason=str(_slurm_state()))]
 
 
-def _jobs(name: str, since: str, done=lambda jobs: bool(jobs), timeout: float = 90.0) -> list[tuple[str, str, str]]:
+def _jobs(name: str, since: str, done, timeout: float = 90.0) -> list[tuple[str, str, str]]:
     """The jobs of ``name`` that sacct reports since ``since``, once ``done(jobs)`` holds.
 
     slurmctld hands job records to slurmdbd through a queue, so a job that has just ended may

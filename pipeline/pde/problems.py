@@ -234,8 +234,8 @@ def poisson_sum_sin(dim=10):
         return np.sin(0.5 * np.pi * x).sum(axis=1)
 
     # The width 1e-4 takes grows ~2^(d/2) (seed 0: d = 3 at 400, 2.2e-9; d = 6 at 1200, 1.4e-5;
-    # d = 8 at 2400, 4.6e-5; d = 10 at 4800, worst seed 7.2e-5, where 4000 gave 1.0e-4 on 3 of 8
-    # seeds); capped at 6000, where a solve takes minutes.  Twice the rows gain only 15 %.
+    # d = 8 at 2400, 4.6e-5; d = 10 at 4800, worst of seeds 0-7 7.5e-5, where 4000 gave 1.0e-4
+    # on 3 of 8 seeds); capped at 6000, where a solve takes minutes.  Twice the rows gain only 15 %.
     width = min(6000, 100 * round(1.5 * 2 ** (dim / 2)))
     return StaticProblem(
         "poisson_sum_sin", Box.cube(dim), laplacian(dim), lambda x: -(np.pi**2 / 4) * exact(x),
