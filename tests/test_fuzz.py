@@ -131,6 +131,7 @@ SHRINK: dict[str, dict] = {
                        "ensemble": {"members": 1}},
     "brusselator_inverse": {"basis": {"width": 40}, "collocation": {"n_interior": 100},
                             "inverse": {"max_iterations": 3}},
+    "advection_diffusion": {"problem": {"params": {"waves": 10.0}}, "basis": {"partition": 5}},
     "large_domain": {"problem": {"params": {"waves": 1.6}}, "basis": {"width": 400, "partition": [2, 2]},
                      "collocation": {"n_interior": 1000, "n_boundary": 200}},
 }

@@ -185,11 +185,40 @@ def test_a_partitioned_workflow_stores_the_local_bases_and_evaluates_anywhere(tm
     assert np.all(np.linalg.norm(u - exact, axis=1) < 1e-6 * np.linalg.norm(exact))
 
 
-def test_a_partition_of_a_time_dependent_problem_is_refused_before_work(tmp_path, capsys):
-    cfg = {"version": 1, "problem": {"name": "heat_1d"}, "basis": {"partition": 4},
-           "output": {"path": str(tmp_path / "h.zarr")}}
+def test_a_partitioned_evolution_workflow_stores_every_output_time_and_evaluates_anywhere_in_space(tmp_path):
+    cfg = {"version": 1, "problem": {"name": "advection_diffusion", "params": {"waves": 10.0, "T": 2.0}},
+           "basis": {"partition": 5}, "ensemble": {"members": 2}, "output": {"path": str(tmp_path / "a.zarr")}}
+    assert _run(tmp_path, cfg) == 0
+    result = open_result(tmp_path / "a.zarr", verify=True)
+    assert result.attrs["kind"] == "partitioned_evolution"
+    root = result.tree["/"]
+    assert root["u"].dims == ("member", "time", "x") and root.sizes["time"] == 11
+    assert result.tree["coefficients"]["c"].dims == ("member", "time", "block", "coefficient")
+    assert result.tree["basis"]["weights"].shape == (2, 5, 60, 1)  # 300 neurons (the problem's default) on 5 boxes
+    assert np.all(result.tree["diagnostics"]["rel_l2"].values < 1e-8)  # measured 1e-12
+    assert np.all(result.tree["diagnostics"]["interface_jump"].values < 1e-8)
+    assert np.isfinite(result.tree["diagnostics"]["cpu_seconds"].values).all()  # factor, integrate, write
+    problem = get_problem("advection_diffusion", waves=10.0, T=2.0)
+    rng = np.random.default_rng(3)
+    x = 10.0 * rng.random((300, 1))
+    t = rng.choice(root["time"].values, 300)
+    exact = np.array([problem.truth(x[i:i + 1], t[i])[0] for i in range(300)])
+    u = np.asarray(result.evaluate(x, times=t))
+    assert u.shape == (2, 300)
+    assert np.all(np.linalg.norm(u - exact, axis=1) < 1e-8 * np.linalg.norm(exact))
+    with pytest.raises(ValueError, match="output times only"):
+        result.evaluate(x, times=np.full(300, 0.33))
+
+
+@pytest.mark.parametrize("cfg, message", [
+    ({"problem": {"name": "burgers"}, "basis": {"partition": 4}}, "basis.partition: a partitioned evolution needs a linear"),
+    ({"problem": {"name": "heat_1d"}, "basis": {"partition": 4}, "time": {"windows": 2}},
+     "time.windows does not apply to partitioned time-dependent PDE workflows"),
+])
+def test_a_partition_of_a_time_dependent_problem_refuses_what_it_cannot_do_before_work(tmp_path, capsys, cfg, message):
+    cfg = {"version": 1, **cfg, "output": {"path": str(tmp_path / "h.zarr")}}
     assert _run(tmp_path, cfg) != 0
-    assert "basis.partition does not apply" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
     assert not (tmp_path / "h.zarr").exists()
 
 

@@ -22,10 +22,10 @@ from pipeline.store import progress
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / "workflows"
 FAST = ["quickstart", "poisson_2d", "lshape", "advection", "heat_2d", "burgers", "wave", "beam", "ensemble_sweep",
-        "regression_ensemble", "heat_100d", "poisson_gaussian_100d"]
+        "regression_ensemble", "heat_100d", "poisson_gaussian_100d", "advection_diffusion"]
 TARGETS = {"poisson_2d": 1e-8, "lshape": 1e-3, "advection": 1e-4, "burgers": 1e-3, "wave": 1e-5, "beam": 1e-6,
            "heat_2d": 1e-6, "quickstart": 1e-6, "ensemble_sweep": 1e-4, "regression_ensemble": 1e-5, "heat_100d": 1e-3,
-           "poisson_gaussian_100d": 1e-3}
+           "poisson_gaussian_100d": 1e-3, "advection_diffusion": 1e-9}
 
 
 def _cli(*args, cwd=ROOT, env=None):

@@ -27,7 +27,7 @@ from pipeline.pde.operators import identity
 from pipeline.pde.partitioned import PartitionedSolution, factor_partition, prepare_partition
 from pipeline.pde.static import GLOBAL_DEFAULTS
 
-__all__ = ["PartitionedEvolution", "evolve_partitioned"]
+__all__ = ["PartitionedEvolution", "evolve_partitioned", "prepare_evolution"]
 
 #: the most local coordinates whose reduced operator is formed (a dense square of them)
 MAX_RANK = 12_000
@@ -91,6 +91,18 @@ def _check(problem):
                              "takes periodic or homogeneous conditions only")
 
 
+def prepare_evolution(problem, partition, overrides: dict):
+    """``(fit problem, partition, settings, activation, sampler)`` of a partitioned evolution, all
+    checked, no work done (a workflow's plan calls it before any member runs)."""
+    _check(problem)
+    fit = _spatial_fit_problem(problem)
+    overrides = {**{k: v for k, v in problem.defaults.items() if k in GLOBAL_DEFAULTS}, **overrides}
+    part, settings, activation, sampler = prepare_partition(fit, partition, overrides)
+    if settings["continuity"] is None:  # glued as the evolution operator needs, not the fit's identity
+        settings["continuity"] = max(0, problem.operator.order - 1)
+    return fit, part, settings, activation, sampler
+
+
 @blas_limited
 def evolve_partitioned(problem, partition, times=None, **overrides) -> PartitionedEvolution:
     """Integrate a linear :class:`~pipeline.pde.evolution_problems.EvolutionProblem` on a partition.
@@ -98,12 +110,7 @@ def evolve_partitioned(problem, partition, times=None, **overrides) -> Partition
     ``times``: output times (default: the problem's error grid); the settings are those of
     :func:`~pipeline.pde.partitioned.solve_partitioned` (totals over the domain).
     """
-    _check(problem)
-    fit = _spatial_fit_problem(problem)
-    overrides = {**{k: v for k, v in problem.defaults.items() if k in GLOBAL_DEFAULTS}, **overrides}
-    part, settings, activation, sampler = prepare_partition(fit, partition, overrides)
-    if settings["continuity"] is None:  # glued as the evolution operator needs, not the fit's identity
-        settings["continuity"] = max(0, problem.operator.order - 1)
+    fit, part, settings, activation, sampler = prepare_evolution(problem, partition, overrides)
     if times is None:
         _, times = problem.evaluation()
     times = np.unique(np.concatenate([[problem.t_span[0]], np.asarray(times, dtype=float)]))
@@ -129,5 +136,8 @@ def evolve_partitioned(problem, partition, times=None, **overrides) -> Partition
     coefs = factored.coefficients(states)
     fields = [factored.solution(problem, None, settings, timings, [c[:, k] for c in coefs])
               for k in range(states.shape[1])]
-    return PartitionedEvolution(problem, times, fields, {**factored.info, "initial_fit": info}, timings)
+    # the continuity rows' residual at the worst output time, relative to the initial data's norm
+    jump = max(factored.jump(states[:, k]) for k in range(states.shape[1]))
+    return PartitionedEvolution(problem, times, fields, {**factored.info, "initial_fit": info, "interface_jump": jump},
+                                timings)
 

@@ -13,6 +13,7 @@ from pipeline.workflows.hamiltonian import HamiltonianKind
 from pipeline.workflows.inverse import InverseKind
 from pipeline.workflows.lti import LTIKind
 from pipeline.workflows.partitioned import PartitionedKind, is_partitioned
+from pipeline.workflows.partitioned_evolution import PartitionedEvolutionKind
 from pipeline.workflows.pde import ProblemCache, StaticKind, is_evolution
 from pipeline.workflows.supervised import SupervisedKind
 from pipeline.workflows.system_evolution import SystemEvolutionKind, is_system_evolution
@@ -23,7 +24,8 @@ __all__ = ["get_kind", "kind_for", "kinds"]
 #: every kind, by the name stored in a run's ``kind`` attribute
 KINDS: dict[str, WorkflowKind] = {k.name: k for k in (StaticKind(), EvolutionKind(), SystemKind(), InverseKind(),
                                                       SupervisedKind(), HamiltonianKind(), LTIKind(),
-                                                      SystemEvolutionKind(), PartitionedKind())}
+                                                      SystemEvolutionKind(), PartitionedKind(),
+                                                      PartitionedEvolutionKind())}
 
 def select_pde(cfg: dict) -> WorkflowKind:
     """A ``problem`` workflow is static, time-dependent or a system by the problem it builds."""
@@ -35,7 +37,7 @@ def select_pde(cfg: dict) -> WorkflowKind:
     if is_system_evolution(problem):
         return KINDS["system_evolution"]
     if is_evolution(problem):
-        return KINDS["evolution"]
+        return KINDS["partitioned_evolution"] if is_partitioned(cfg) else KINDS["evolution"]
     return KINDS["partitioned"] if is_partitioned(cfg) else KINDS["static"]
 
 
