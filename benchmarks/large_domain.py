@@ -9,13 +9,14 @@ Errors are relative L2 at 20 000 random points no solve saw.
    memory, and both per box.
 2. *The global basis at equal degrees of freedom* on problems both can solve.
 3. *Time-dependent*: ``advection_diffusion`` over 200 wavelengths on 50 boxes by the method of
-   lines (``evolve_partitioned``), seeds 0-2, to T = 1 and T = 10.
+   lines (``evolve_partitioned``), seeds 0-2, to T = 1 and T = 10; and in 2-D with one wavelength
+   per box on 2×2 … 8×8 boxes (``--evolution-sizes``), seeds 0-2, T = 1.
 4. *One large run* through the workflow machinery (``run_workflow``, as ``pipeline run``) on a
    local cluster of 2 workers: ``--waves`` wavelengths across, boxes of ``--waves-per-box``,
    ``--per-box`` neurons each; every worker's CPU seconds and peak memory, and the client's.
 
     python benchmarks/large_domain.py [--sizes 2,4,8,16] [--waves 50] [--waves-per-box 2.5] [--per-box 700]
-                                      [--skip-global] [--skip-large]
+                                      [--skip-global] [--skip-large] [--only-large] [--only-evolution]
 """
 
 from __future__ import annotations
@@ -109,11 +110,26 @@ def run_evolution(spec: dict) -> dict:
     from pipeline.pde.partitioned_evolution import evolve_partitioned
 
     dask.config.set(scheduler="synchronous")
-    problem = get_problem("advection_diffusion", waves=spec["waves"], T=spec["T"])
+    dim = spec.get("dim", 1)
+    problem = get_problem("advection_diffusion", waves=spec["waves"], T=spec["T"], dim=dim)
     evolution, metrics = measure(evolve_partitioned, problem, spec["boxes"], seed=spec["seed"], **spec["settings"])
-    x = np.random.default_rng(2024).random((TEST_POINTS, 1)) * spec["waves"]
+    x = np.random.default_rng(2024).random((TEST_POINTS, dim)) * spec["waves"]
     return {**spec, **metrics, "rel_l2": evolution.error(x), "rank": evolution.info["rank"],
-            "neurons": sum(f.width for f in evolution.fields[:1])}
+            "neurons": sum(f.width for f in evolution.fields[:1]), "propagation": evolution.info["propagation"],
+            "timings": evolution.timings}
+
+
+def _over_seeds(spec: dict, seeds=(0, 1, 2)) -> dict:
+    """``spec`` in a fresh process per seed: the median and worst error, CPU seconds, peak memory."""
+    runs = [run_isolated(SCRIPT, {**spec, "evolution": True, "seed": seed}) for seed in seeds]
+    errors, cpus = sorted(r["rel_l2"] for r in runs), sorted(r["cpu_s"] for r in runs)
+    middle = len(runs) // 2
+    return {"T": spec["T"], "waves": spec["waves"], "boxes": spec["boxes"], "neurons": runs[0]["neurons"],
+            "rank": runs[0]["rank"], "propagation": runs[0]["propagation"], "seeds": list(seeds),
+            "median_rel_l2": errors[middle], "worst_rel_l2": errors[-1], "median_cpu_s": cpus[middle],
+            "worst_cpu_s": cpus[-1], "peak_gb": max(r["peak_rss_bytes"] for r in runs) / 2**30,
+            "integrate_s": float(np.median([r["timings"]["integrate"] for r in runs])),
+            "operator_s": float(np.median([r["timings"]["operator"] for r in runs]))}
 
 
 def _evolution() -> list[dict]:
@@ -123,13 +139,19 @@ def _evolution() -> list[dict]:
                             ("tanh U-SWIM, 6000 neurons", {"activation": "tanh", "sampler": "uswim",
                                                            "width": 6000, "n_interior": 24000, "points": "uniform"})):
         for T in (1.0, 10.0):
-            runs = [run_isolated(SCRIPT, {"evolution": True, "waves": 200.0, "T": T, "boxes": 50, "seed": seed,
-                                          "settings": settings}) for seed in range(3)]
-            errors, cpus = sorted(r["rel_l2"] for r in runs), sorted(r["cpu_s"] for r in runs)
-            rows.append({"basis": label, "T": T, "waves": 200.0, "boxes": 50, "neurons": runs[0]["neurons"], "seeds": [0, 1, 2],
-                         "median_rel_l2": errors[1], "worst_rel_l2": errors[-1], "median_cpu_s": cpus[1],
-                         "worst_cpu_s": cpus[-1], "peak_gb": max(r["peak_rss_bytes"] for r in runs) / 2**30})
+            rows.append({"basis": label, **_over_seeds({"waves": 200.0, "T": T, "boxes": 50, "settings": settings})})
             print(rows[-1], flush=True)
+    return rows
+
+
+def _evolution_2d(sizes) -> list[dict]:
+    """advection_diffusion in 2-D, one wavelength per box (the problem grows with the partition), T = 1."""
+    rows = []
+    for boxes in sizes:
+        row = _over_seeds({"waves": float(boxes), "T": 1.0, "boxes": boxes, "dim": 2, "settings": {}})
+        row["boxes_total"] = boxes * boxes
+        rows.append(row)
+        print(row, flush=True)
     return rows
 
 
@@ -194,8 +216,19 @@ def main() -> None:
     parser.add_argument("--skip-large", action="store_true")
     parser.add_argument("--skip-evolution", action="store_true")
     parser.add_argument("--only-large", action="store_true", help="the large run alone, merged into the JSON")
+    parser.add_argument("--evolution-sizes", default="2,4,8", help="boxes (and wavelengths) per axis, 2-D evolution")
+    parser.add_argument("--only-evolution", action="store_true",
+                        help="the time-dependent runs alone (1-D and 2-D), merged into the JSON")
     args = parser.parse_args()
     payload = {"machine": machine(), "load_average_start": list(np.round(os.getloadavg(), 2))}
+    if args.only_evolution:
+        payload = {**json.loads((RESULTS / "large_domain.json").read_text()),
+                   "evolution_machine": payload["machine"], "evolution_load_average_start": payload["load_average_start"]}
+        payload["evolution"] = _evolution()
+        payload["evolution_2d"] = _evolution_2d([int(s) for s in args.evolution_sizes.split(",")])
+        payload["evolution_load_average_end"] = list(np.round(os.getloadavg(), 2))
+        print(f"written to {write_results('large_domain', payload)}")
+        return
     if args.only_large:
         payload = {**json.loads((RESULTS / "large_domain.json").read_text()), **payload}
         payload["large"] = _large(args.waves, args.waves_per_box, args.per_box, args.workers)
@@ -212,6 +245,7 @@ def main() -> None:
         payload["against_global"] = _against_global()
     if not args.skip_evolution:
         payload["evolution"] = _evolution()
+        payload["evolution_2d"] = _evolution_2d([int(s) for s in args.evolution_sizes.split(",")])
     write_results("large_domain", payload)  # the smaller parts survive a failure of the large run
     if not args.skip_large:
         payload["large"] = _large(args.waves, args.waves_per_box, args.per_box, args.workers)
@@ -237,6 +271,13 @@ def main() -> None:
             ("basis", "basis", "s"), ("T", "T", ".0f"), ("neurons", "neurons", "d"),
             ("median_rel_l2", "median rel. L2", ".1e"), ("worst_rel_l2", "worst", ".1e"),
             ("median_cpu_s", "CPU s", ".1f"), ("peak_gb", "peak GB", ".2f")]))
+    if "evolution_2d" in payload:
+        print("\nadvection–diffusion in 2-D, one wavelength per box, T = 1, seeds 0-2\n")
+        print(markdown_table(payload["evolution_2d"], [
+            ("boxes_total", "boxes", "d"), ("neurons", "neurons", "d"), ("rank", "coordinates", "d"),
+            ("median_rel_l2", "median rel. L2", ".1e"), ("worst_rel_l2", "worst", ".1e"),
+            ("median_cpu_s", "CPU s", ".1f"), ("operator_s", "LU of N s", ".1f"), ("integrate_s", "propagation s", ".1f"),
+            ("peak_gb", "peak GB", ".2f")]))
     if "large" in payload:
         r = payload["large"]
         print(f"\nLarge: {r['waves']:g} wavelengths, {r['boxes_total']} boxes, {r['neurons']} neurons on "

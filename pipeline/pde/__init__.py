@@ -19,6 +19,7 @@ from pipeline.pde.problems import PROBLEMS, StaticProblem, get_problem, problem_
 from pipeline.pde.static import StaticSolution, solve_static
 from pipeline.pde.evolution import Evolution, EvolutionProblem, EvolutionResult, evolve
 from pipeline.pde import evolution_problems as _evolution_problems  # noqa: F401  (registers the problems)
+from pipeline.pde import large_domain_problems as _large_domain_problems  # noqa: F401  (registers them)
 from pipeline.pde.fields import Equation, Jet
 from pipeline.pde.systems import ConvergenceError, SystemProblem, SystemSolution
 from pipeline.pde.gauss_newton import solve_system

@@ -167,33 +167,6 @@ def advection(beta=40.0, T=1.0):
     )
 
 
-@register("advection_diffusion", params={"waves": 200.0, "speed": 1.0, "nu": 0.01, "T": 1.0}, truth="exact",
-          kind="evolution")
-def advection_diffusion(waves=200.0, speed=1.0, nu=0.01, T=1.0):
-    """u_t + a u_x = ν u_xx on [0, n] (n wavelengths of 1), periodic, u0 = sin 2πx; exact e^{-ν(2π)²t} sin 2π(x - at).
-
-    The large-domain case in time: solve it on a partition (``evolve_partitioned``; docs/design.md §1.5).
-    """
-    waves, nu, T, speed = _positive("waves", waves), _positive("nu", nu), _positive("T", T), float(speed)
-    k = 2 * np.pi
-
-    def exact(x, t):
-        return np.exp(-nu * k**2 * t) * np.sin(k * (x[:, 0] - speed * t))
-
-    return EvolutionProblem(
-        "advection_diffusion", Box([0.0], [waves]), derivative((2,)) * nu + derivative((1,)) * (-speed),
-        lambda x: np.sin(k * x[:, 0]), (0.0, T), conditions=(Periodic(axis=0, derivatives=2),), exact=exact,
-        params={"waves": waves, "speed": speed, "nu": nu, "T": T}, description=advection_diffusion.__doc__,
-        evaluation=_grid_1d(0.0, waves, 0.0, T, n_x=int(40 * waves) + 1),
-        # sine features at the solution's wavenumber on grid points (as for advection)
-        defaults={"width": int(30 * waves), "n_interior": int(100 * waves), "points": "grid", "activation": "sin",
-                  "sampler": "elm", "weight_scale": float(k), "bias_scale": float(np.pi), "rcond": 1e-12},
-        # the decade above the worst of seeds 0-2 on a partition of 200 wavelengths (1.1e-12,
-        # benchmarks/large_domain.py); the defaults are meant for evolve_partitioned
-        target=1e-11,
-    )
-
-
 @register("heat_1d", params={"nu": 0.1}, truth="exact", kind="evolution")
 def heat_1d(nu=0.1):
     """Heat u_t = ν u_xx on [0, 1], u = 0 at the ends; u = e^{-νπ²t} sin πx + ½ e^{-9νπ²t} sin 3πx."""

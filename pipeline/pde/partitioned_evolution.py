@@ -29,8 +29,89 @@ from pipeline.pde.static import GLOBAL_DEFAULTS
 
 __all__ = ["PartitionedEvolution", "evolve_partitioned", "prepare_evolution"]
 
-#: the most local coordinates whose reduced operator is formed (a dense square of them)
-MAX_RANK = 12_000
+#: local coordinates up to which ``"auto"`` forms ``N⁻¹ H`` (a dense square of them) and propagates
+#: it by dense exponentials, and the most that ``"dense"`` forms (docs/design.md §1.5)
+DENSE_RANK, MAX_DENSE_RANK = 1_000, 12_000
+#: the most products with ``A`` a matrix-free propagation may take (each a sparse triangular solve)
+MAX_PRODUCTS = 20_000
+PROPAGATIONS = ("auto", "dense", "matrix-free")
+
+
+def _reduced_operator(lu, blocks):
+    """``A = N⁻¹ H`` as a SciPy linear operator: products with ``H`` (block-diagonal, sparse) and
+    solves with the sparse LU of ``N``; memory linear in the boxes."""
+    import scipy.sparse
+    from scipy.sparse.linalg import LinearOperator
+
+    h = scipy.sparse.block_diag(blocks, format="csr")
+    n = h.shape[0]
+    return LinearOperator((n, n), matvec=lambda v: lu.solve(np.asarray(h @ v)),
+                          rmatvec=lambda v: np.asarray(h.T @ lu.solve(np.asarray(v), trans="T")), dtype=float)
+
+
+def taylor_plan(a, span: float) -> tuple[int, int]:
+    """``(degree, steps)`` of the truncated Taylor series for ``e^{span A}``: SciPy's own choice in
+    ``expm_multiply`` (Al-Mohy and Higham 2011, §3), from ``onenormest`` of powers of ``A`` (a few
+    dozen products).  ``degree · steps`` products at most.  A sampled basis can give its reduced
+    operator spurious fast modes (tanh U-SWIM on 200 wavelengths, seed 1: |λ| up to 8e6 where the
+    physics has 1e3): then the steps are millions."""
+    from scipy.sparse.linalg import onenormest
+
+    norm = float(onenormest(a)) * span
+    if norm == 0:
+        return 0, 1
+    try:
+        from scipy.sparse.linalg._expm_multiply import LazyOperatorNormInfo, _fragment_3_1
+    except ImportError:  # the private helpers moved: degree 55 and its θ = 9.9 from the 1-norm alone
+        return 55, int(np.ceil(norm / 9.9))
+    degree, steps = _fragment_3_1(LazyOperatorNormInfo(a * span, A_1_norm=norm, ell=2), 1, 2.0**-53, ell=2)
+    return int(degree), int(steps)
+
+
+def _taylor(a, z, dt: float, degree: int, steps: int) -> np.ndarray:
+    """``e^{dt A} z``: ``steps`` truncated Taylor series of at most ``degree`` terms, each stopped once
+    two terms fall below the rounding of the sum (Al-Mohy and Higham 2011, Algorithm 3.2, no shift)."""
+    total = np.asarray(z, dtype=float)
+    for _ in range(steps):
+        term = total
+        previous = np.max(np.abs(term))
+        for j in range(degree):
+            term = (dt / (steps * (j + 1))) * a.matvec(term)
+            current = np.max(np.abs(term))
+            total = total + term
+            if previous + current <= 2.0**-53 * np.max(np.abs(total)):
+                break
+            previous = current
+    return total
+
+
+def _propagate_matrix_free(a, z0, times, plan) -> np.ndarray:
+    """``(n, len(times))``: ``z(t) = e^{(t - t0) A} z0``, output step by output step, each with the
+    plan's degree and its share of the steps (a shorter span needs proportionally fewer)."""
+    degree, steps = plan
+    span = float(times[-1] - times[0])
+    states = [np.asarray(z0, dtype=float)]
+    for dt in np.diff(times):
+        states.append(_taylor(a, states[-1], float(dt), degree, max(1, int(np.ceil(steps * dt / span)))))
+    return np.stack(states, axis=1)
+
+
+def _choose(propagation: str, n: int, plan):
+    """``("dense", None)`` or ``("matrix-free", (degree, steps))``; ``plan()`` only when it decides."""
+    if propagation == "dense" or (propagation == "auto" and n <= DENSE_RANK):
+        if n > MAX_DENSE_RANK:
+            raise ValueError(f"{n} local coordinates: a dense reduced operator is formed up to {MAX_DENSE_RANK}; "
+                             "use propagation='matrix-free' (or 'auto')")
+        return "dense", None
+    degree, steps = plan()
+    if degree * steps <= MAX_PRODUCTS:
+        return "matrix-free", (degree, steps)
+    if propagation == "auto" and n <= MAX_DENSE_RANK:
+        return "dense", None
+    raise ValueError(f"the reduced operator is stiff: the matrix-free propagation would take {degree * steps:.3g} "
+                     f"products (at most {MAX_PRODUCTS}), and {n} local coordinates are too many to form it (at most "
+                     f"{MAX_DENSE_RANK}). Spurious fast modes come from steep features: use features at the "
+                     "solution's frequency (sine ELM), or fewer neurons per box")
 
 
 @dataclass
@@ -104,40 +185,58 @@ def prepare_evolution(problem, partition, overrides: dict):
 
 
 @blas_limited
-def evolve_partitioned(problem, partition, times=None, **overrides) -> PartitionedEvolution:
+def evolve_partitioned(problem, partition, times=None, *, propagation="auto", **overrides) -> PartitionedEvolution:
     """Integrate a linear :class:`~pipeline.pde.evolution_problems.EvolutionProblem` on a partition.
 
     ``times``: output times (default: the problem's error grid); the settings are those of
     :func:`~pipeline.pde.partitioned.solve_partitioned` (totals over the domain).
+    ``propagation``: ``"dense"`` forms ``N⁻¹H`` and its exponentials (exact to rounding; memory
+    and time grow as the square and cube of the local coordinates), ``"matrix-free"`` applies it
+    in the action of the exponential (linear in the boxes; refused when it would take more than
+    :data:`MAX_PRODUCTS` products, :func:`taylor_plan`), ``"auto"``: dense up to :data:`DENSE_RANK` coordinates, else
+    matrix-free unless too stiff, then dense up to :data:`MAX_DENSE_RANK`.
     """
+    if propagation not in PROPAGATIONS:
+        raise ValueError(f"propagation must be one of {', '.join(PROPAGATIONS)}, got {propagation!r}")
     fit, part, settings, activation, sampler = prepare_evolution(problem, partition, overrides)
     if times is None:
         _, times = problem.evaluation()
     times = np.unique(np.concatenate([[problem.t_span[0]], np.asarray(times, dtype=float)]))
     factored = factor_partition(fit, part, settings, activation, sampler, operators=(problem.operator,))
     system = factored.system
-    if system.n > MAX_RANK:
-        raise ValueError(f"{system.n} local coordinates: the reduced operator of a partitioned evolution is formed "
-                         f"densely, at most {MAX_RANK}; use fewer neurons per box or a smaller domain")
-    from scipy.linalg import block_diag
     from scipy.sparse.linalg import splu
 
     start = time.perf_counter()
-    lu = splu(system.matrix())  # N, factored once: the initial fit and the operator
+    # N, factored once (the initial fit and the operator). N is symmetric: a symmetric ordering
+    # with diagonal pivots fills less and solves faster (6 × 6 boxes of the 2-D advection_diffusion:
+    # 1.5e7 nonzeros against 2.0e7, a solve 15 ms against 42 ms; the propagation solves ~10³ times)
+    lu = splu(system.matrix(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.001, options={"SymmetricMode": True})
     h0 = np.concatenate([r["h"] for r in factored.results])
     z0 = lu.solve(h0)
     info = {"method": "direct", "residual": float(np.linalg.norm(system.matvec(z0) - h0) / (np.linalg.norm(h0) or 1.0))}
-    operator = lu.solve(block_diag(*[r["projected"][0] for r in factored.results]))  # ż = N⁻¹ H z
-    timings = {**factored.timings, "operator": time.perf_counter() - start}
-    start = time.perf_counter()
-    trajectory = integrate(None, z0, times, method="exact", linear=(operator, None))
+    blocks = [r["projected"][0] for r in factored.results]
+    a = _reduced_operator(lu, blocks)
+    span = float(times[-1] - times[0])
+    chosen, plan = _choose(propagation, system.n, lambda: taylor_plan(a, span))
+    timings = dict(factored.timings)
+    if chosen == "dense":
+        from scipy.linalg import block_diag
+
+        operator = lu.solve(block_diag(*blocks))  # ż = N⁻¹ H z
+        timings["operator"] = time.perf_counter() - start
+        start = time.perf_counter()
+        states = np.asarray(integrate(None, z0, times, method="exact", linear=(operator, None)).states).T
+    else:
+        timings["operator"] = time.perf_counter() - start
+        start = time.perf_counter()
+        states = _propagate_matrix_free(a, z0, times, plan)
     timings["integrate"] = time.perf_counter() - start
-    states = np.asarray(trajectory.states).T  # (n, times): every box's coefficients at every time in one pass
     coefs = factored.coefficients(states)
     fields = [factored.solution(problem, None, settings, timings, [c[:, k] for c in coefs])
               for k in range(states.shape[1])]
     # the continuity rows' residual at the worst output time, relative to the initial data's norm
     jump = max(factored.jump(states[:, k]) for k in range(states.shape[1]))
-    return PartitionedEvolution(problem, times, fields, {**factored.info, "initial_fit": info, "interface_jump": jump},
+    return PartitionedEvolution(problem, times, fields, {**factored.info, "initial_fit": info, "interface_jump": jump,
+                                                       "propagation": chosen},
                                 timings)
 
