@@ -13,8 +13,9 @@ in-process scheduling (``--scheduler synchronous``) unless the case is about the
 The oracle (:func:`run_case`): the case ends in exit 0, or in a non-zero exit whose stderr is
 exactly one line starting with ``pipeline:`` — within :data:`CASE_SECONDS` (SIGALRM), without an
 exception escaping ``main`` or a ``Traceback`` in its output; an output path that did not exist
-before a failed run does not exist after it (a run that diverged, exit 3, keeps its partial
-trajectory by design); and no path that the pipeline did not write — the workflow file, a
+before a failed run does not exist after it, unless it holds finished windows (a run that
+diverged, exit 3, or whose member failed after others finished, keeps them for ``--resume`` by
+design); and no path that the pipeline did not write — the workflow file, a
 user's file, a regular file given as output, ``/dev``, ``/proc``, ``/sys``, this repository — is
 deleted or changed (a guard around ``os.unlink``/``os.rmdir``/``shutil.rmtree`` refuses and
 records any attempt, so a bug cannot do the damage while it is being found).
@@ -35,7 +36,6 @@ import dataclasses
 import hashlib
 import io
 import os
-import re
 import shutil
 import signal
 import threading
@@ -71,25 +71,20 @@ class KnownFinding:
 
 
 #: the finding classes not fixed yet (details and reproducers: the final report of the fuzzer's
-#: author, /tmp/fuzz_findings.md at the time); remove an entry when its bug is fixed
-def _store_kept_for_resume(case: Case, outcome: Outcome) -> bool:
-    """A member failed after others had finished windows: ``discard_if_empty`` keeps such a store
-    for ``--resume`` by design, and which member ends first is a race of the threads (a sweep over
-    widths 1, 2, 3 of ``wave``: the width-1 member's error comes before or after the others finish)."""
+#: author, /tmp/fuzz_findings.md at the time); remove an entry when its bug is fixed.  Settled:
+#: "store kept after a member error" — a store holding finished windows is kept for ``--resume``
+#: (``workflows/output.discard_if_empty``: nothing written is lost), so the invariant allows it.
+KNOWN_FINDINGS: list[KnownFinding] = []
+
+
+def _resumable(path: str) -> bool:
+    """A store with finished windows (kept for ``--resume`` by design after a member's error)."""
     from pipeline.store import progress
 
-    paths = re.findall(r"'([^']+\.zarr)'", outcome.detail or "")
     try:
-        return outcome.violation == "partial store" and bool(paths) and all(progress(p).any() for p in paths)
+        return bool(progress(path).any())
     except Exception:  # noqa: BLE001 - an unreadable leftover is a real partial store
         return False
-
-
-KNOWN_FINDINGS: list[KnownFinding] = [
-    KnownFinding("store kept after a member error", "a finished member's windows are kept for --resume (the policy "
-                 "of workflows/output.discard_if_empty) while the fuzzer wants no store on exit 2; not settled",
-                 _store_kept_for_resume),
-]
 
 
 def known_finding(case: Case, outcome: Outcome) -> KnownFinding | None:
@@ -589,7 +584,8 @@ def run_case(case: Case, where: Path, seconds: float | None = None) -> Outcome:
     elif rc != 0 and (len(lines) != 1 or not lines[0].startswith("pipeline:")):
         outcome.violation, outcome.detail = "malformed error", f"exit {rc}, stderr: {outcome.stderr.strip()[-400:]!r}"
     if outcome.violation is None and rc not in (0, 3):  # 3: diverged, a stored partial trajectory by design
-        left = [str(p) for p in fresh if os.path.lexists(p)]
+        # a member's error after others finished windows keeps them for --resume (by design)
+        left = [str(p) for p in fresh if os.path.lexists(p) and not _resumable(str(p))]
         if left:
             outcome.violation, outcome.detail = "partial store", f"exit {rc} left {left}"
     changed = [str(p) for p, before in snapshot.items() if _fingerprint(p) != before]
