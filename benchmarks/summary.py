@@ -481,7 +481,9 @@ def _system_label(case: str) -> str:
         params = dict(part.strip().split("=") for part in case[len("bratu"):].split(","))
         return f"Bratu λ = {float(params['lam']):g}, {params['branch']} branch"
     case = case.replace("obs.", "observations of u").replace("source of 3 given functions", "source as 3 given functions")
-    return SYSTEM_LABELS.get(case, case.replace("source as", "source of Δu = f as", 1))
+    if case.startswith("source ") and not case.startswith("source of"):
+        case = "source of Δu = f " + case[len("source "):]
+    return SYSTEM_LABELS.get(case, case)
 
 
 def systems_section(results: Path = RESULTS) -> str:

@@ -237,3 +237,40 @@ def test_parameters_of_a_static_system_from_observations_and_unidentifiable_ones
     assert abs(result.estimates["k"] - 2.0) < 1e-6
     with pytest.raises(IdentifiabilityError, match=r"\['k', 'A'\]"):  # only A / k is seen
         estimate_parameters(_diffusion(k=1.3), observations, ["k", "A"], settings=settings)
+
+
+def test_dirichlet_eigenfunctions_of_the_square_from_a_sampled_basis():
+    from pipeline.cluster import compute
+    from pipeline.nn import get_activation, get_sampler, sample_network
+    from pipeline.pde import get_problem
+    from pipeline.pde.eigenmodes import dirichlet_modes
+
+    problem = get_problem("poisson_sin2d")
+    pool = np.random.default_rng(0).random((3000, 2))
+    (network,) = compute(sample_network(pool, None, widths=[400], activation=get_activation("tanh"),
+                                        sampler=get_sampler("uswim"), seed=np.random.SeedSequence(0)))
+    modes = dirichlet_modes(problem, network, 6)
+    # −Δ on the unit square: π²(m² + n²) = 2, 5, 5, 8, 10, 10 × π² (measured to 1e-3 at width 600)
+    np.testing.assert_allclose(modes.eigenvalues / np.pi ** 2, [2, 5, 5, 8, 10, 10], rtol=1e-2)
+    assert modes.clusters() == [1, 3, 4, 6]  # a cut-off takes a whole eigenspace
+    x = np.random.default_rng(1).random((2000, 2))
+    first, exact = modes.modes(x)[:, 0], np.sin(np.pi * x[:, 0]) * np.sin(np.pi * x[:, 1])
+    assert abs(np.corrcoef(first, exact)[0, 1]) > 1 - 1e-4
+    np.testing.assert_allclose(modes(x)[:, 0], -modes.eigenvalues[0] * first)  # L φ = Δφ = −λφ
+
+
+def test_a_source_in_eigenfunctions_meets_the_target_where_the_network_cannot_and_refuses_what_it_cannot_do():
+    problem, observations, truth = source_inversion_case(200, 0.01, seed=0)
+    x = problem.evaluation_points()
+    spectral = estimate_source(problem, observations, modes=20, seed=0)
+    error = np.linalg.norm(spectral.source(x) - truth(x)) / np.linalg.norm(truth(x))
+    assert error < 1e-2 and spectral.diagnostics["modes"] == 1  # 6.6e-4; the network: 9.7e-2
+    assert np.all(np.isfinite(spectral.source_std(x)))
+    with pytest.raises(ValueError, match="modes must be a positive integer"):
+        estimate_source(problem, observations, modes=0)
+    with pytest.raises(ValueError, match="not both"):
+        estimate_source(problem, observations, modes=4, source_functions=[lambda p: p[:, 0]])
+    with pytest.raises(ValueError, match="Dirichlet conditions on the whole boundary"):
+        estimate_source(get_problem("poisson_mixed"), observations, modes=4)
+    with pytest.raises(ValueError, match="shape must be"):
+        source_inversion_case(shape="square")

@@ -25,6 +25,7 @@ from pipeline.backend import COMPUTE_DTYPE
 from pipeline.cluster import blas_limited, compute
 from pipeline.linalg import LeastSquaresFactor, default_chunk_rows, tsqr_factor
 from pipeline.nn import child_seed, root_seed, sample_network
+from pipeline.pde.eigenmodes import ModeSource, dirichlet_modes, laplacian_scale, spectral_cutoff
 from pipeline.pde.observations import Observations
 from pipeline.pde.operators import multi_indices
 from pipeline.pde.static import _balance_weights, _group_rows, _unpack, prepare_basis
@@ -104,6 +105,16 @@ class SourceEstimate:
     def source(self, x) -> np.ndarray:
         return self.source_basis(x) @ self.coef
 
+    def source_basis_layer(self):
+        """``(layer, [c | c0])``: the source as one hidden layer's features and a constant (the
+        source's own network, or for eigenfunction sources the state's)."""
+        if isinstance(self.source_basis, ModeSource):
+            b = self.source_basis
+            return b.layer, b.coefficients @ (-b.scale * b.eigenvalues * self.coef)
+        if isinstance(self.source_basis, NetworkSource):
+            return self.source_basis.network.layers[0], self.coef
+        raise ValueError("a source of given functions has no layer")
+
     def source_std(self, x) -> np.ndarray:
         """The standard error of the source at ``x`` (from the estimator's covariance)."""
         psi = self.source_basis(x)
@@ -171,7 +182,8 @@ def _ordinary(g, y, noise):
 
 @blas_limited
 def estimate_source(problem, observations: Observations, *, source_width: int = 40, smoothness: int = 2,
-                    select: str = "auto", source_functions=None, **settings) -> SourceEstimate:
+                    select: str = "auto", source_functions=None, modes: int | None = None,
+                    **settings) -> SourceEstimate:
     """The source ``f`` of a :class:`~pipeline.pde.problems.StaticProblem` ``L u = f`` from observations of ``u``.
 
     ``problem.source`` is ignored (unknown); its operator, domain and boundary conditions are
@@ -188,6 +200,12 @@ def estimate_source(problem, observations: Observations, *, source_width: int = 
     ``source_functions``: a parametric family ``[g_1, …, g_K]`` instead of the network (the
     source's form known, its amplitudes not): the amplitudes by ordinary least squares, with
     standard errors ``σ² (GᵀG)⁻¹`` (σ the stated noise, else from the misfit).
+
+    ``modes``: instead of the network, the source in the lowest ``modes`` Dirichlet eigenfunctions
+    of the operator (``L = c Δ``, Dirichlet conditions; :mod:`pipeline.pde.eigenmodes`), as few
+    whole eigenspaces as the discrepancy principle (``τ = 1.1``) or GCV needs — spectral cut-off.
+    Its prior: the source vanishes on the boundary as the eigenfunctions do (measured in
+    ``benchmarks/systems.py`` on a source that does and one that does not).
     """
     if select not in ("auto", "gcv", "discrepancy"):
         raise ValueError(f"select must be 'auto', 'gcv' or 'discrepancy', got {select!r}")
@@ -203,7 +221,14 @@ def estimate_source(problem, observations: Observations, *, source_width: int = 
         source_functions = tuple(source_functions)
         if not source_functions or not all(callable(g) for g in source_functions):
             raise ValueError("source_functions must be a non-empty sequence of functions g(x) -> (n,)")
-    n_source = len(source_functions) if source_functions is not None else source_width + 1
+    if modes is not None:
+        if isinstance(modes, bool) or not isinstance(modes, (int, np.integer)) or modes < 1:
+            raise ValueError(f"modes must be a positive integer (eigenfunctions of the source), got {modes!r}")
+        if source_functions is not None:
+            raise ValueError("give either source_functions or modes, not both")
+        laplacian_scale(problem)  # the operator and conditions the eigenfunctions need, before any work
+    n_source = (len(source_functions) if source_functions is not None else modes if modes is not None
+                else source_width + 1)
     if len(observations) <= n_source:
         raise ValueError(f"{len(observations)} observations cannot determine a source of {n_source} "
                          "coefficients; lower source_width or add observations")
@@ -222,7 +247,10 @@ def estimate_source(problem, observations: Observations, *, source_width: int = 
                        seed=child_seed(root, 2)),
         sample_network(pool, None, widths=[source_width], activation=activation, sampler=sampler,
                        seed=child_seed(root, 3)))
-    source = FunctionSource(source_functions) if source_functions is not None else NetworkSource(network)
+    if modes is not None:
+        source = dirichlet_modes(problem, state, modes, seed=child_seed(root, 5))
+    else:
+        source = FunctionSource(source_functions) if source_functions is not None else NetworkSource(network)
     groups = _balance_weights(groups, state, s["kappa"])
     st, so = dask.delayed(state, pure=True), dask.delayed(source, pure=True)
     parts = []
@@ -242,25 +270,55 @@ def estimate_source(problem, observations: Observations, *, source_width: int = 
     at_obs = _with_constant(state, observations.points) @ response
     y = observations.values[:, 0] - at_obs[:, -1]
     noise = observations.noise if select in ("auto", "discrepancy") else None
-    if source_functions is None:
+    if modes is not None:
+        coef, cov, used, curve = spectral_cutoff(at_obs[:, :-1], y, noise, source.clusters())
+        lam = 0.0
+    elif source_functions is None:
         coef, cov, lam, curve = _tikhonov(at_obs[:, :-1], y, _seminorm_gram(network, pool[:2000], smoothness), noise)
     else:
         coef, cov, lam, curve = _ordinary(at_obs[:, :-1], y, observations.noise)
     timings["regularised"] = time.perf_counter() - start
     diagnostics = {"width": s["width"], "source_width": n_source, "rank": int(factor.solve(s["rcond"]).rank),
                    "lambda": lam, "method": curve["method"], "observations": len(observations),
+                   "modes": curve.get("modes"),
                    "misfit_rms": float(np.sqrt(np.mean((at_obs[:, :-1] @ coef - y) ** 2))), "timings": timings}
     return SourceEstimate(problem, state, source, response, coef, cov, lam, curve, diagnostics)
 
 
-def source_inversion_case(n_observations: int = 200, noise: float = 0.01, seed: int = 0):
-    """The benchmark case: ``Δu = f`` on the unit square, ``u = sin πx sin πy`` (``poisson_sin2d``),
-    ``n_observations`` uniform random points, Gaussian noise of standard deviation
-    ``noise · max|u|``.  Returns ``(problem, observations, true source)``."""
+def _exp_bubble():
+    """``u = x(1−x) y(1−y) e^{x+y}`` (zero on the boundary of the unit square) and ``f = Δu``, which is not."""
+    from pipeline.pde.conditions import Dirichlet
+    from pipeline.pde.domains import Box
+    from pipeline.pde.operators import laplacian
+    from pipeline.pde.problems import StaticProblem
+
+    def exact(x):
+        return x[:, 0] * (1 - x[:, 0]) * x[:, 1] * (1 - x[:, 1]) * np.exp(x[:, 0] + x[:, 1])
+
+    def source(x):
+        px, py, e = x[:, 0] * (1 - x[:, 0]), x[:, 1] * (1 - x[:, 1]), np.exp(x[:, 0] + x[:, 1])
+        # (p e)'' = (p'' + 2p' + p) e along each axis, p'' = -2, p' = 1 - 2x
+        return ((-2 + 2 * (1 - 2 * x[:, 0]) + px) * py + (-2 + 2 * (1 - 2 * x[:, 1]) + py) * px) * e
+
+    return StaticProblem("poisson_exp_bubble", Box.cube(2), laplacian(2), source, (Dirichlet(0.0),), exact=exact,
+                         description="Δu = f, u = x(1−x)y(1−y)e^{x+y}: a source that does not vanish on the boundary")
+
+
+def source_inversion_case(n_observations: int = 200, noise: float = 0.01, seed: int = 0, shape: str = "sine"):
+    """The benchmark case: ``Δu = f`` on the unit square, ``u = sin πx sin πy`` (``poisson_sin2d``;
+    ``shape="sine"``: the lowest Dirichlet eigenfunction, its source vanishes on the boundary) or
+    ``u = x(1−x)y(1−y)e^{x+y}`` (``shape="exp"``: its source does not), ``n_observations`` uniform
+    random points, Gaussian noise of standard deviation ``noise · max|u|``.  Returns ``(problem,
+    observations, true source)``."""
     from pipeline.pde.problems import get_problem
 
-    problem = get_problem("poisson_sin2d")
+    if shape not in ("sine", "exp"):
+        raise ValueError(f"shape must be 'sine' or 'exp', got {shape!r}")
+    problem = get_problem("poisson_sin2d") if shape == "sine" else _exp_bubble()
+    g = (np.sqrt(5.0) - 1.0) / 2.0  # x(1−x)e^x peaks where 1 − x − x² = 0
+    peak = 1.0 if shape == "sine" else (g * (1.0 - g) * np.exp(g)) ** 2  # max |u|
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.0, 1.0, (n_observations, 2))
-    values = problem.exact(x) + noise * rng.standard_normal(n_observations)
-    return problem, Observations(x, values, ("u",), noise or None), problem.source
+    sigma = noise * peak
+    values = problem.exact(x) + sigma * rng.standard_normal(n_observations)
+    return problem, Observations(x, values, ("u",), sigma or None), problem.source

@@ -51,6 +51,9 @@ INVERSE_SECTION = Section({
     "noise": Field((float, int, NULL), None, check=_non_negative, doc="standard deviation of the observation noise"),
     "source_width": Field(int, 40, check=lambda v: None if v >= 1 else "must be >= 1", doc="neurons of the source"),
     "smoothness": Field(int, 2, choices=(0, 1, 2, 3), doc="order of the source's penalised seminorm"),
+    "modes": Field((int, NULL), None, check=lambda v: None if v is None or v >= 1 else "must be >= 1",
+                   doc="the source in up to this many Dirichlet eigenfunctions of c·Δ (spectral cut-off; its prior: "
+                       "the source vanishes on the boundary) instead of a network"),
     "reference": Field((dict, NULL), None, doc="true values of the unknown parameters, where known (synthetic "
                                                "observations): the errors reported"),
     "max_iterations": Field(int, 30, check=lambda v: None if v >= 1 else "must be >= 1",
@@ -159,13 +162,24 @@ class InverseKind(WorkflowKind):
             resolved = [prepare_basis(p, {**STATE_DEFAULTS, **k})[0] for p, k in zip(problems, kwargs)]
         except ValueError as err:
             raise ConfigError(f"solver settings: {err}") from None
-        if len(observations) <= section["source_width"] + 1:
-            raise ConfigError(f"inverse.source_width: {len(observations)} observations cannot determine "
-                              f"{section['source_width'] + 1} source coefficients")
+        modes = section["modes"]
+        key, needed = ("inverse.modes", modes) if modes is not None else ("inverse.source_width",
+                                                                          section["source_width"] + 1)
+        if len(observations) <= needed:
+            raise ConfigError(f"{key}: {len(observations)} observations cannot determine {needed} source coefficients")
+        if modes is not None:
+            from pipeline.pde.eigenmodes import laplacian_scale
+
+            try:
+                laplacian_scale(first)
+            except ValueError as err:
+                raise ConfigError(f"inverse.{err}") from None
         points = first.evaluation_points()
         layout = point_layout(points)
         width = max(max(r["width"] for r in resolved), section["source_width"])
-        shared = InverseShared("source", observations, ("source",), points, layout, width, section["source_width"])
+        # eigenfunction sources are combinations of the state's features: stored on the state's layer
+        slots = width if modes is not None else section["source_width"]
+        shared = InverseShared("source", observations, ("source",), points, layout, width, slots)
         g, dims = grid.dims, layout.dims
         groups = {"": {
             "source": Variable(g + dims, attrs={"long_name": "estimated source f"}),
@@ -186,7 +200,7 @@ class InverseKind(WorkflowKind):
             groups.setdefault(name, {}).update(variables)
         sizes = {**dict(zip(g, grid.sizes)), **dict(zip(dims, layout.shape)), "block": 2, "neuron": width,
                  "dim": first.domain.dim, "coefficient": width + 1, "sv": width + 1,
-                 "source_coefficient": section["source_width"] + 1, "stage": len(self.stages), "window": 1}
+                 "source_coefficient": slots + 1, "stage": len(self.stages), "window": 1}
         spec = StoreSpec(sizes, g, {**grid.coords, **layout.coords}, groups,
                          group_coords={"diagnostics": {"stage": (("stage",), list(self.stages), {})}})
         tasks = [MemberTask(self.name, path, m, grid, s, shared, 1, self.stages, quiet)
@@ -258,7 +272,8 @@ class InverseKind(WorkflowKind):
             from pipeline.pde.inverse import estimate_source
 
             est = estimate_source(problem, shared.observations, source_width=section["source_width"],
-                                  smoothness=section["smoothness"], seed=task.member.seed, **kwargs)
+                                  smoothness=section["smoothness"], modes=section["modes"], seed=task.member.seed,
+                                  **kwargs)
             clock.stop("solve", start)
             start = clock.start()
             metrics = self._write_source(task, problem, est)
@@ -286,15 +301,16 @@ class InverseKind(WorkflowKind):
                         "u": (layout.dims, layout.to_grid(est(x)))})
         state_coef = est.response[:, :-1] @ est.coef + est.response[:, -1]
         width = est.state.width
+        layer, source_coef = est.source_basis_layer()
         task.write("coefficients", {"c": (("coefficient",), np.concatenate([padded(state_coef[:width], shared.width),
                                                                               state_coef[width:]])),
-                                    "source": (("source_coefficient",), est.coef)})
+                                    "source": (("source_coefficient",), np.concatenate(
+                                        [padded(source_coef[:-1], shared.source_width), source_coef[-1:]]))})
         rank = int(est.diagnostics["rank"])
         sv = np.full(shared.width + 1, np.nan)
         sv[0] = est.regularisation  # the chosen λ where a factor's singular values would be
         write_basis(task, 0, est.state.layers[0], rank, sv, shared.width, shared.width + 1)
-        write_basis(task, 1, est.source_basis.network.layers[0], shared.source_width + 1, sv, shared.width,
-                    shared.width + 1)
+        write_basis(task, 1, layer, layer.width + 1, sv, shared.width, shared.width + 1)
         rel = None
         if problem.exact is not None:
             ref = np.asarray(problem.source(x), dtype=float)
@@ -326,5 +342,5 @@ class InverseKind(WorkflowKind):
         for m in range(result.members):
             a = np.asarray(result.member_values("coefficients", m)["source"])
             _, layer = stored_layers(result, m, result.attrs["activation"])
-            out[m] = SampledNetwork((layer,))(points) @ a[:-1] + a[-1]
+            out[m] = SampledNetwork((layer,))(points) @ a[: layer.width] + a[-1]
         return out
