@@ -10,8 +10,9 @@ unit square from 200 uniform random observations of ``u`` (``pipeline.pde.invers
 source_inversion_case``), noise-free and at 1 % noise (noise seeds 0 … n-1), as a sampled
 network (a generic field), as three given functions (the true shape and two distractors:
 its form known) and in the lowest Dirichlet eigenfunctions (spectral cut-off; its prior, a
-source vanishing on the boundary, also measured on ``u = x(1−x)y(1−y)e^{x+y}`` whose source
-does not), and reports the
+source vanishing on the boundary, also measured on ``f = 16x(1−x)y(1−y)eˣ``, which vanishes
+there but is no eigenfunction, and on ``u = x(1−x)y(1−y)e^{x+y}``, whose source does not), and
+reports the
 source error and the share of the evaluation grid where the error lies within two reported
 standard errors.  An information limit beside them: least squares of the observations on the
 lowest M × M Dirichlet eigenmodes of the square (the source is then ``Δ`` of the fit; M = 1 is
@@ -131,10 +132,11 @@ def inversion_rows(seeds) -> list[dict]:
         print(rows[-1]["case"], f"{rows[-1]['source_median']:.2e}", rows[-1]["inside_margin"], flush=True)
     # spectral cut-off: the lowest (up to 20) Dirichlet eigenfunctions, as many as the discrepancy principle
     # needs; its prior (the source vanishes on the boundary) measured on a source that does not ("exp")
-    for shape, modes in (("sine", 20), ("exp", None), ("exp", 20)):
+    truths = {"sine": "", "bubble": ", f = 16x(1−x)y(1−y)eˣ", "exp": ", u = x(1−x)y(1−y)e^(x+y)"}
+    for shape, modes in (("sine", 20), ("bubble", None), ("bubble", 20), ("exp", None), ("exp", 20)):
         runs = [run_inversion(0.01, seed, modes=modes, shape=shape) for seed in range(seeds)]
         what = "as a network" if modes is None else f"in Dirichlet eigenfunctions (up to {modes})"
-        label = f"source {what}{', u = x(1−x)y(1−y)e^(x+y)' if shape == 'exp' else ''}, 200 obs., noise 1%"
+        label = f"source {what}{truths[shape]}, 200 obs., noise 1%"
         rows.append({**summarise(label, runs), "runs": runs})
         if modes is not None:
             rows[-1]["modes_max"] = int(max(r["modes"] for r in runs))
