@@ -139,6 +139,15 @@ def persist(*collections, **kwargs):
         return dask.persist(*collections, **kwargs)
 
 
+def scatter(values: list) -> list:
+    """``values`` for the tasks of the next computations: sent to the workers ahead as futures
+    where this thread's computations run on a cluster (:func:`on_cluster`), so that large arrays
+    do not travel inside the graph (Dask warns above 10 MB, and the scheduler holds the graph);
+    elsewhere the values themselves.  Tasks take the futures as arguments."""
+    client = getattr(_LOCAL, "client", None)
+    return list(client.scatter(list(values))) if client is not None and values else list(values)
+
+
 class SchedulerUnreachable(ConnectionError):
     """No Dask scheduler answered at the given address in time."""
 

@@ -214,6 +214,8 @@ def test_a_partitioned_evolution_workflow_stores_every_output_time_and_evaluates
     ({"problem": {"name": "burgers"}, "basis": {"partition": 4}}, "basis.partition: a partitioned evolution needs a linear"),
     ({"problem": {"name": "heat_1d"}, "basis": {"partition": 4}, "time": {"windows": 2}},
      "time.windows does not apply to partitioned time-dependent PDE workflows"),
+    ({"problem": {"name": "heat_1d"}, "basis": {"partition": 4}, "solver": {"interface_solver": "cg"}},
+     "solver.interface_solver does not apply to partitioned time-dependent PDE workflows"),
 ])
 def test_a_partition_of_a_time_dependent_problem_refuses_what_it_cannot_do_before_work(tmp_path, capsys, cfg, message):
     cfg = {"version": 1, **cfg, "output": {"path": str(tmp_path / "h.zarr")}}
@@ -304,3 +306,21 @@ def test_a_partitioned_evolution_refuses_what_it_cannot_integrate():
         evolve_partitioned(get_problem("burgers"), 2)
     with pytest.raises(ValueError, match="linear, autonomous, first-order"):
         evolve_partitioned(get_problem("wave_1d"), 2)
+
+
+def test_a_split_partition_sends_the_boxes_points_ahead_of_the_graph_and_solves_the_same():
+    import dask
+    from distributed import Client, Future
+
+    from pipeline.cluster import on_cluster, scatter
+
+    assert scatter([np.ones(3)])[0] is not None and not isinstance(scatter([np.ones(3)])[0], Future)
+    problem = get_problem("poisson_waves", waves=1.0)
+    with dask.config.set(scheduler="synchronous"):
+        here = solve_partitioned(problem, 2, **WAVES)
+    with Client(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as client, \
+            on_cluster(client):
+        assert all(isinstance(f, Future) for f in scatter([np.ones(3), np.zeros(2)]))
+        there = solve_partitioned(problem, 2, **WAVES)
+    x = np.random.default_rng(8).random((200, 2))
+    np.testing.assert_array_equal(here(x), there(x))  # the same boxes, points and factors: bit for bit

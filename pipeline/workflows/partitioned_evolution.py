@@ -24,7 +24,9 @@ class PartitionedEvolutionKind(PartitionedKind):
 
     name = "partitioned_evolution"
     label = "partitioned time-dependent PDE"
-    keys = {**PARTITION_KEYS, "time": ("outputs",)}
+    # the evolution factors N by sparse LU whatever solver.interface_solver says: refused, not ignored
+    keys = {**PARTITION_KEYS, "solver": tuple(k for k in PARTITION_KEYS["solver"] if k != "interface_solver"),
+            "time": ("outputs",)}
     stages = ("factor", "integrate", "write")
 
     def prepare(self, problem, partition, settings):
