@@ -216,6 +216,8 @@ def test_a_partitioned_evolution_workflow_stores_every_output_time_and_evaluates
      "time.windows does not apply to partitioned time-dependent PDE workflows"),
     ({"problem": {"name": "heat_1d"}, "basis": {"partition": 4}, "solver": {"interface_solver": "cg"}},
      "solver.interface_solver does not apply to partitioned time-dependent PDE workflows"),
+    ({"problem": {"name": "advection_diffusion", "params": {"waves": 10.0}}, "basis": {"partition": 5},
+      "ensemble": {"sweep": {"problem.params.waves": [10.0, 12.0]}}}, "the swept parameters change the output points"),
 ])
 def test_a_partition_of_a_time_dependent_problem_refuses_what_it_cannot_do_before_work(tmp_path, capsys, cfg, message):
     cfg = {"version": 1, **cfg, "output": {"path": str(tmp_path / "h.zarr")}}

@@ -117,6 +117,15 @@ class PartitionedKind(WorkflowKind):
             raise ConfigError("basis.partition: every member needs the same partition of the same domain")
         times = self.output_times(cfg, first)
         points = first.evaluation_points() if times is None else first.evaluation_grid()[0]
+        for p in problems[1:]:  # one store layout: every member's output points (and times) are the first's
+            other = p.evaluation_points() if times is None else p.evaluation_grid()[0]
+            other_times = self.output_times(cfg, p)
+            if other.shape != points.shape or not np.allclose(other, points):
+                raise ConfigError("the swept parameters change the output points (the domain or its grid); "
+                                  "sweep other keys")
+            if times is not None and (other_times.shape != times.shape or not np.allclose(other_times, times)):
+                raise ConfigError("the swept parameters change the output times (the span or its grid): sweep "
+                                  "other keys, or set time.outputs where only the grid differs")
         layout = point_layout(points)
         width = max(q[0].width_per_box(p.domain, q[1]["width"]) for p, q in zip(problems, prepared))
         shared = PartitionedShared(points, layout, part.size, width, times)
