@@ -139,9 +139,8 @@ def _without_points(job: _Job) -> tuple[_Job, list]:
 
 def _factor_box_apart(job: _Job, arrays: list):
     """:func:`factor_box` of a job whose point arrays came apart from it."""
-    n = len(job.groups)
-    return factor_box(replace(job, groups=tuple((g, a) for (g, _), a in zip(job.groups, arrays[:n])),
-                              faces=tuple((*f[:3], a) for f, a in zip(job.faces, arrays[n:]))))
+    return factor_box(replace(job, groups=tuple((g, a) for (g, _), a in zip(job.groups, arrays)),
+                              faces=tuple((*f[:3], a) for f, a in zip(job.faces, arrays[len(job.groups):]))))
 
 
 def _coarse_vectors(traces: np.ndarray, threshold: float) -> np.ndarray:
@@ -405,9 +404,8 @@ def factor_partition(problem, part, settings, activation, sampler, operators=())
                                       settings["kappa"], settings["interface_weight"])
     timings["points"] = time.perf_counter() - start
     start = time.perf_counter()
-    # P and the interface part as two keys: P stays on the workers; the interface part comes here
-    # once, and dropping its handles frees it there (docs/design.md §3.6)
-    # each box's points go to the workers ahead of the graph on a cluster (13 MB for 700 000 points)
+    # the points go to the workers ahead of the graph (cluster.scatter); P and the interface part as two
+    # keys: P stays on the workers, the interface part comes here once and is then freed (design §3.6)
     skeletons, arrays = zip(*[_without_points(j) for j in jobs(weights, trace_weights)])
     arrays = scatter(list(arrays))
     parts = persist(*[p for j, a in zip(skeletons, arrays)

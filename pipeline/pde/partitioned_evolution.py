@@ -5,12 +5,12 @@ fit, on the same rows as a static solve with the identity operator — the collo
 (homogeneous) boundary conditions, the continuity rows on the faces — of ``L u``.  In the boxes'
 local coordinates ``z_i = S Vᵀ c_i`` (§3.6) that fit is ``N ż = H z``: ``N`` the interface system
 of the partition, ``H`` block-diagonal, each box's ``(QU)_pdeᵀ [LΦ_i | L1] P_i`` computed in its own
-task.  ``ż = N⁻¹ H z`` is integrated exactly (one matrix exponential per output step); the
-initial state is the partitioned fit of ``u0``.
+task.  ``ż = N⁻¹ H z`` is propagated exactly: with ``N⁻¹H`` formed and its exponentials (small
+partitions), or matrix-free by truncated Taylor series planned as SciPy's ``expm_multiply`` plans
+them (products with ``H`` and solves with the sparse LU of ``N``: memory linear in the boxes).
+The initial state is the partitioned fit of ``u0``.
 
-Linear, autonomous, first-order problems with periodic or homogeneous boundary conditions; the
-reduced operator is formed densely, so the total rank should stay below ~10⁴ (a 1-D domain of
-hundreds of wavelengths, or a 2-D one of tens).
+Linear, autonomous, first-order problems with periodic or homogeneous boundary conditions.
 """
 
 from __future__ import annotations
