@@ -19,8 +19,8 @@ from pipeline.config import ConfigError
 from pipeline.store import PointLayout, StoreSpec, Variable, field_time_chunk, point_layout
 from pipeline.workflows.base import Clock, MemberTask, Plan, WorkflowKind, member_variables, padded
 from pipeline.workflows.pde import (PROBLEM_SECTION, PDESettings, ProblemCache, basis_spec, build_problem,
-                                    check_device, field_spec, is_evolution, layers_from_basis, pde_info, shared_width, stored_layers,
-                                    sweep_exact, write_basis)
+                                    check_device, evaluation_times, field_spec, is_evolution, layers_from_basis, pde_info,
+                                    shared_width, stored_layers, sweep_exact, write_basis)
 
 __all__ = ["EvolutionKind"]
 
@@ -239,11 +239,7 @@ class EvolutionKind(WorkflowKind):
         from pipeline.nn import SampledNetwork
         from pipeline.pde.dense import evaluate_pieces
 
-        if times is None:
-            raise ValueError("this run is time-dependent: pass times (one per point)")
-        times = np.asarray(times, dtype=float).reshape(-1)
-        if times.shape[0] != points.shape[0]:
-            raise ValueError(f"times must have one entry per point ({points.shape[0]}), got {times.shape[0]}")
+        times = evaluation_times(points, times)
         span = result.tree["/"]["time"].values
         if np.any(times < span[0]) or np.any(times > span[-1]):
             raise ValueError(f"times must lie in the run's span [{span[0]}, {span[-1]}]")

@@ -15,6 +15,7 @@ import numpy as np
 
 from pipeline.workflows.base import Clock, MemberTask
 from pipeline.workflows.partitioned import PARTITION_KEYS, PartitionedKind, Solved, _padded_coefs, _split_stage
+from pipeline.workflows.pde import evaluation_times
 
 __all__ = ["PartitionedEvolutionKind"]
 
@@ -55,11 +56,7 @@ class PartitionedEvolutionKind(PartitionedKind):
         return Solved(fields[0], u, coefs, evolution.info["interface_jump"], 0)
 
     def evaluate(self, result, points, times):
-        if times is None:
-            raise ValueError("this run is time-dependent: pass times (one per point)")
-        times = np.asarray(times, dtype=float).reshape(-1)
-        if times.shape[0] != points.shape[0]:
-            raise ValueError(f"times must have one entry per point ({points.shape[0]}), got {times.shape[0]}")
+        times = evaluation_times(points, times)
         stored = result.tree["/"]["time"].values
         # the coefficients are exact at the stored times only (no dense trajectory is kept)
         index = np.clip(np.searchsorted(stored, times), 0, len(stored) - 1)

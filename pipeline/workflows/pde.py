@@ -256,6 +256,16 @@ def stored_layers(result, m: int, activation) -> list:
     return layers_from_basis(result.member_values("basis", m), activation)
 
 
+def evaluation_times(points: np.ndarray, times) -> np.ndarray:
+    """``times`` of a time-dependent run's ``evaluate``: one per point, as a float array."""
+    if times is None:
+        raise ValueError("this run is time-dependent: pass times (one per point)")
+    times = np.asarray(times, dtype=float).reshape(-1)
+    if times.shape[0] != points.shape[0]:
+        raise ValueError(f"times must have one entry per point ({points.shape[0]}), got {times.shape[0]}")
+    return times
+
+
 def pde_info(problem, resolved: dict) -> dict:
     """Run attributes: the problem, and the first member's resolved solver settings."""
     settings = {k: v for k, v in resolved.items() if v is not None and not callable(v)}

@@ -38,6 +38,7 @@ from pipeline.workflows.pde import (
     ProblemCache,
     basis_spec,
     build_problem,
+    evaluation_times,
     field_spec,
     shared_width,
     stored_layers,
@@ -257,11 +258,7 @@ class SystemEvolutionKind(WorkflowKind):
         from pipeline.nn import SampledNetwork
         from pipeline.pde.dense import evaluate_pieces
 
-        if times is None:
-            raise ValueError("this run is time-dependent: pass times (one per point)")
-        times = np.asarray(times, dtype=float).reshape(-1)
-        if times.shape[0] != points.shape[0]:
-            raise ValueError(f"times must have one entry per point ({points.shape[0]}), got {times.shape[0]}")
+        times = evaluation_times(points, times)
         span = result.attrs["t_span"]
         t0, t1 = (float(v) for v in (json.loads(span) if isinstance(span, str) else span))
         slack = 1e-12 * max(1.0, abs(t0), abs(t1))
