@@ -58,7 +58,7 @@ class Solved:
     """A member's solve: the boxes' bases, ``u`` at the output points (and times), the padded
     coefficients ``([time,] block, coefficient)``, the continuity residual, the CG iterations."""
 
-    boxes: object  # a PartitionedSolution: kept boxes, their layers, ranks and conditions
+    solution: object  # a PartitionedSolution: the kept boxes, their layers, ranks and conditions
     u: np.ndarray
     coefs: np.ndarray
     jump: float
@@ -94,7 +94,7 @@ class PartitionedKind(WorkflowKind):
     splittable = True
 
     def prepare(self, problem, partition, settings):
-        """``(partition, resolved settings, …)`` of one member, checked before work."""
+        """``(partition, resolved settings, activation, sampler)`` of one member, checked before work."""
         from pipeline.pde.partitioned import prepare_partition
 
         return prepare_partition(problem, partition, settings)
@@ -108,7 +108,7 @@ class PartitionedKind(WorkflowKind):
         problems = [cache(m.config["problem"]) for m in members]
         settings = [_settings(m.config) for m in members]
         try:
-            prepared = [self.prepare(p, m.config["basis"]["partition"], s)[-4:]
+            prepared = [self.prepare(p, m.config["basis"]["partition"], s)
                         for p, m, s in zip(problems, members, settings, strict=True)]
         except ValueError as err:
             raise ConfigError(f"basis.partition: {err}") from None
@@ -189,7 +189,7 @@ class PartitionedKind(WorkflowKind):
         shared: PartitionedShared = task.shared
         clock = Clock()
         solved = self.solve(task, problem, clock)
-        solution = solved.boxes
+        solution = solved.solution
         lead = () if shared.times is None else ("time",)
         start = clock.start()
         task.write("", {"u": (lead + shared.layout.dims, shared.layout.to_grid(solved.u))})

@@ -33,7 +33,7 @@ class PartitionedEvolutionKind(PartitionedKind):
     def prepare(self, problem, partition, settings):
         from pipeline.pde.partitioned_evolution import prepare_evolution
 
-        return prepare_evolution(problem, partition, settings)
+        return prepare_evolution(problem, partition, settings)[1:]  # the fit problem stays inside
 
     def output_times(self, cfg, problem):
         n_out = cfg["time"]["outputs"]
