@@ -53,3 +53,21 @@ def test_the_cli_refuses_before_the_store_exists(tmp_path, capsys):
                  "--set", "collocation.n_interior=1000000000000"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("pipeline: error: collocation.n_interior = 1000000000000") and not store.exists()
+
+
+def test_a_width_from_the_problems_defaults_is_held_to_the_same_limit(tmp_path, capsys):
+    # advection_diffusion's defaults are sized for its partition: 6000 neurons over 200 wavelengths;
+    # without the partition they are one global basis (a 6000² factor), refused once the plan knows
+    store = tmp_path / "g.zarr"
+    assert main(["run", str(WORKFLOWS / "advection_diffusion.yaml"), "--output", str(store), "--scheduler", "threads",
+                 "--set", "basis.partition=null", "--set", "compute.memory_limit=256MB"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pipeline: error: basis.width = 6000 (the problem's default): the least-squares factor")
+    assert not store.exists()
+    from pipeline.workflows.limits import check_resolved_width
+
+    cfg, _ = load_workflow(WORKFLOWS / "advection_diffusion.yaml", ["compute.memory_limit=256MB"])
+    check_resolved_width(cfg, '{"width": 6000}')  # with its partition the same width fits: 50 boxes of 120
+    with pytest.raises(ConfigError, match="the factors of 1 boxes"):
+        check_resolved_width(load_workflow(WORKFLOWS / "advection_diffusion.yaml", [
+            "compute.memory_limit=256MB", "basis.partition=1"])[0], '{"width": 6000}')

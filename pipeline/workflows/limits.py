@@ -11,6 +11,7 @@ triangular factor and its SVD on a worker), so a run refused here could not have
 
 from __future__ import annotations
 
+import json
 import math
 import os
 
@@ -19,7 +20,7 @@ from dask.utils import parse_bytes  # '8GB' → 8e9, '16GiB' → 16·2³⁰ (the
 from pipeline.config import ConfigError
 from pipeline.pde.evolution_settings import MAX_BLOCKS, MAX_WINDOWS
 
-__all__ = ["check_sizes", "machine_memory"]
+__all__ = ["check_resolved_width", "check_sizes", "machine_memory"]
 
 #: tasks of one row-block graph: beyond this the scheduler spends minutes on the graph alone
 MAX_ROW_BLOCKS = 1_000_000
@@ -85,21 +86,8 @@ def check_sizes(cfg: dict) -> None:
         raise ConfigError(f"model.hidden_layer_sizes has {max(len(v) for v in layers)} layers; at most {MAX_LAYERS}")
     widths = _values(cfg, "basis.width") + _values(cfg, "model.hidden_layer_sizes")
     width = max(widths, default=0)
-    partitions = [p for p in _values(cfg, "basis.partition") if p is not None]
-    if limit is not None and width and partitions:
-        # a partition factors each box's basis alone; the member then holds, for every box, its
-        # P (width × per box), orthonormal traces and coarse vectors (about as much again)
-        # (docs/design.md §1.5). An integer partition counts as a square grid for this check.
-        boxes = max(1, min(math.prod(p) if isinstance(p, list) else p * p for p in partitions))
-        per_box = -(-width // boxes)
-        need = max(4 * 8 * (per_box + 2) ** 2, 3 * 8 * width * (per_box + 2))
-        if need > limit:
-            refuse("basis.width", width, need, f"the factors of {boxes} boxes")
-    elif limit is not None and width:
-        need = 4 * 8 * (width + 2) ** 2  # the triangular factor, and U, Vᵀ and workspace of its SVD
-        if need > limit:
-            key = "basis.width" if width in _values(cfg, "basis.width") else "model.hidden_layer_sizes"
-            refuse(key, width, need, "the least-squares factor and its SVD")
+    key = "basis.width" if width in _values(cfg, "basis.width") else "model.hidden_layer_sizes"
+    _check_width(cfg, width, key, limit, refuse)
     dim = max(_values(cfg, "problem.params.dim") + [3])
     for key in ("collocation.n_interior", "collocation.n_boundary", "data.n_train", "data.n_test",
                 "hamiltonian.n_train", "hamiltonian.n_test"):
@@ -111,6 +99,42 @@ def check_sizes(cfg: dict) -> None:
             if rows / chunk > MAX_ROW_BLOCKS:
                 raise ConfigError(f"{key} = {rows}: {rows // chunk} row blocks of {chunk} rows; at most "
                                   f"{MAX_ROW_BLOCKS} tasks per graph (raise compute.chunk_rows)")
+
+
+def _check_width(cfg: dict, width: int, key: str, limit, refuse) -> None:
+    partitions = [p for p in _values(cfg, "basis.partition") if p is not None]
+    if limit is None or not width:
+        return
+    if partitions:
+        # a partition factors each box's basis alone; the member then holds, for every box, its
+        # P (width × per box), orthonormal traces and coarse vectors (about as much again)
+        # (docs/design.md §1.5). An integer partition counts as a square grid for this check.
+        boxes = max(1, min(math.prod(p) if isinstance(p, list) else p * p for p in partitions))
+        per_box = -(-width // boxes)
+        need = max(4 * 8 * (per_box + 2) ** 2, 3 * 8 * width * (per_box + 2))
+        if need > limit:
+            refuse(key, width, need, f"the factors of {boxes} boxes")
+    else:
+        need = 4 * 8 * (width + 2) ** 2  # the triangular factor, and U, Vᵀ and workspace of its SVD
+        if need > limit:
+            refuse(key, width, need, "the least-squares factor and its SVD")
+
+
+def check_resolved_width(cfg: dict, settings: str | None) -> None:
+    """The width a problem's own defaults gave (``settings``: the plan's resolved settings, JSON),
+    where the workflow set none, under the same limit as :func:`check_sizes` (which runs before
+    the problem is built): ``advection_diffusion`` without its partition is 6000 global neurons."""
+    if _values(cfg, "basis.width") or not settings:
+        return
+    width = json.loads(settings).get("width")
+    if isinstance(width, int) and not isinstance(width, bool):
+        limit, source = _limit(cfg)
+
+        def refuse(key, value, need, what):
+            raise ConfigError(f"{key} = {value} (the problem's default): {what} need {_gb(need)}, more than "
+                              f"{_gb(limit)} ({source}); set a smaller basis.width (or a partition)")
+
+        _check_width(cfg, width, "basis.width", limit, refuse)
 
 
 def _check_lti(cfg: dict, limit, refuse) -> None:

@@ -26,7 +26,7 @@ from pipeline.ensemble import expand_members
 from pipeline.locks import acquire
 from pipeline.store import check_location
 from pipeline.workflows.base import MemberTask, Plan, WorkflowKind, check_keys
-from pipeline.workflows.limits import check_sizes
+from pipeline.workflows.limits import check_resolved_width, check_sizes
 from pipeline.workflows.metrics import add_ensemble_variables, finalize, run_metrics
 from pipeline.workflows.output import check_target, discard_if_empty, open_store
 from pipeline.workflows.progress import Progress
@@ -107,6 +107,7 @@ def prepare(cfg: dict, raw: dict, *, output: str | None, quiet: bool = True) -> 
     check_keys(raw, kind, kinds())
     members, grid = expand_members(cfg, raw)
     plan = kind.plan(cfg, members, grid, str(path), quiet)
+    check_resolved_width(cfg, plan.info.get("settings"))  # a width from the problem's defaults
     add_ensemble_variables(plan.spec)
     if "settings" not in plan.info and dataclasses.is_dataclass(plan.tasks[0].settings):
         plan.info["settings"] = json.dumps(dataclasses.asdict(plan.tasks[0].settings), default=str)
