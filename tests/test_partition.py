@@ -15,7 +15,7 @@ import yaml
 from pipeline import open_result
 from pipeline.cli import main
 from pipeline.linalg.interface import Coupling, InterfaceSystem
-from pipeline.pde import get_problem, solve_static
+from pipeline.pde import get_problem
 from pipeline.pde.partition import Partition
 from pipeline.pde.partitioned import solve_partitioned
 

@@ -242,11 +242,13 @@ def estimate_source(problem, observations: Observations, *, source_width: int = 
     groups = problem.row_groups(s["n_interior"], s["n_boundary"], method=s["points"], seed=child_seed(root, 0),
                                 chunk_rows=chunk)
     pool = problem.pool(s["pool_size"], seed=child_seed(root, 1))
-    state, network = compute(
-        sample_network(pool, None, widths=[s["width"]], activation=activation, sampler=sampler,
-                       seed=child_seed(root, 2)),
-        sample_network(pool, None, widths=[source_width], activation=activation, sampler=sampler,
-                       seed=child_seed(root, 3)))
+    networks = [sample_network(pool, None, widths=[s["width"]], activation=activation, sampler=sampler,
+                               seed=child_seed(root, 2))]
+    if modes is None and source_functions is None:  # the source's own network: only when it is the source
+        networks.append(sample_network(pool, None, widths=[source_width], activation=activation, sampler=sampler,
+                                       seed=child_seed(root, 3)))
+    state, *own = compute(*networks)
+    network = own[0] if own else None
     if modes is not None:
         source = dirichlet_modes(problem, state, modes, seed=child_seed(root, 5))
     else:
